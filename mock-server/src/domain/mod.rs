@@ -1,0 +1,213 @@
+//! The domain core: one UKO instance's state and every rule of `uko-semantics.md`.
+//!
+//! Nothing here knows HTTP: operations take plain inputs (ids, the `If-Match` value, request
+//! structs) and return records or a [`Error`]. Time and randomness enter only through the instance's
+//! [`Clock`] and [`Rng`], so the same fixture, seed and requests give the same results.
+//!
+//! Operations are grouped by resource: `vaults`, `templates`, `keystores`, `managed_keys`; the
+//! keystore simulation (propagation, `status_in_keystores`, sync) is in `simulation`, list filtering and
+//! paging in `query`.
+
+pub mod clock;
+pub mod error;
+pub mod keystores;
+pub mod managed_keys;
+pub mod model;
+pub mod naming;
+pub mod query;
+pub mod simulation;
+pub mod templates;
+pub mod types;
+pub mod validate;
+pub mod vaults;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use clock::{Clock, ClockMode, Rng, Timestamp};
+pub use error::{Error, ResourceKind, Result, Target};
+pub use model::*;
+pub use types::*;
+
+/// Behaviour switches for every place where the reference says *inferred* or documents a
+/// contradiction. Defaults are the choices listed under "Decisions" in ARCHITECTURE.md.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// SDK text: destroy only from `deactivated`. Docs allow `pre_activation` too (default).
+    pub destroy_requires_deactivated: bool,
+    /// Rotation doc: AWS, Azure and Google keys may rotate while deactivated. Default: active only.
+    pub rotate_deactivated_external: bool,
+    /// Minimum seconds a key must have been deactivated before destroy (IBM: 4 h = 14400). Default 0.
+    pub min_deactivated_before_destroy_seconds: i64,
+    /// Minimum seconds between two rotations of a key (IBM: 1 h = 3600). Default 0.
+    pub min_rotation_interval_seconds: i64,
+    /// Whether a sync bumps the key's `updated_at`/ETag. Default false (sync changes no key field).
+    pub sync_bumps_etag: bool,
+    /// Whether `If-Match: *` matches any ETag (RFC 9110). Default true.
+    pub if_match_wildcard: bool,
+    /// Whether destroy leaves copies pending destruction for the keystore's period (4.13+ behaviour)
+    /// instead of removing them at once. Default false.
+    pub pending_destruction: bool,
+    /// Internal KMS keystores allowed per instance (IBM: 50).
+    pub internal_keystore_limit: usize,
+    /// Managed keys allowed per instance (IBM: 20,000).
+    pub managed_key_limit: usize,
+    /// Region reported as `location` of internal keystores.
+    pub region: String,
+    /// IAM id written to `created_by`/`updated_by`.
+    pub actor: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            destroy_requires_deactivated: false,
+            rotate_deactivated_external: false,
+            min_deactivated_before_destroy_seconds: 0,
+            min_rotation_interval_seconds: 0,
+            sync_bumps_etag: false,
+            if_match_wildcard: true,
+            pending_destruction: false,
+            internal_keystore_limit: 50,
+            managed_key_limit: 20_000,
+            region: "us-south".to_owned(),
+            actor: model::DEFAULT_ACTOR.to_owned(),
+        }
+    }
+}
+
+/// One UKO service instance: everything a client can see and change, plus the simulation behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    /// The instance id (`default` for the plain `/api/v4` surface).
+    pub id: String,
+    pub settings: Settings,
+    pub clock: Clock,
+    pub rng: Rng,
+    pub vaults: BTreeMap<String, Vault>,
+    pub templates: BTreeMap<String, Template>,
+    pub keystores: BTreeMap<String, Keystore>,
+    /// Keystores deleted from UKO, kept so keys can show `target_keystore_removed_by_user` entries.
+    pub removed_keystores: BTreeMap<String, Keystore>,
+    pub managed_keys: BTreeMap<String, ManagedKey>,
+    pub associated_resources: Vec<AssociatedResource>,
+}
+
+impl Instance {
+    /// An empty instance.
+    pub fn new(id: impl Into<String>, settings: Settings, clock: Clock, seed: u64) -> Self {
+        Instance {
+            id: id.into(),
+            settings,
+            clock,
+            rng: Rng::new(seed),
+            vaults: BTreeMap::new(),
+            templates: BTreeMap::new(),
+            keystores: BTreeMap::new(),
+            removed_keystores: BTreeMap::new(),
+            managed_keys: BTreeMap::new(),
+            associated_resources: Vec::new(),
+        }
+    }
+
+    /// A fresh id from the instance's seeded generator.
+    pub fn new_id(&mut self) -> String {
+        self.rng.uuid()
+    }
+
+    /// The vault with this id, or 404.
+    pub fn vault(&self, id: &str) -> Result<&Vault> {
+        self.vaults
+            .get(id)
+            .ok_or_else(|| Error::not_found(ResourceKind::Vault, id))
+    }
+
+    /// The template with this id, or 404.
+    pub fn template(&self, id: &str) -> Result<&Template> {
+        self.templates
+            .get(id)
+            .ok_or_else(|| Error::not_found(ResourceKind::Template, id))
+    }
+
+    /// The keystore with this id, or 404.
+    pub fn keystore(&self, id: &str) -> Result<&Keystore> {
+        self.keystores
+            .get(id)
+            .ok_or_else(|| Error::not_found(ResourceKind::Keystore, id))
+    }
+
+    /// The managed key with this id, or 404.
+    pub fn managed_key(&self, id: &str) -> Result<&ManagedKey> {
+        self.managed_keys
+            .get(id)
+            .ok_or_else(|| Error::not_found(ResourceKind::ManagedKey, id))
+    }
+
+    /// A keystore known now or removed earlier (for rendering tombstone status entries).
+    pub fn keystore_or_removed(&self, id: &str) -> Option<&Keystore> {
+        self.keystores
+            .get(id)
+            .or_else(|| self.removed_keystores.get(id))
+    }
+
+    /// `keys_count` of a vault.
+    pub fn vault_keys_count(&self, vault_id: &str) -> usize {
+        self.managed_keys
+            .values()
+            .filter(|k| k.vault_id == vault_id)
+            .count()
+    }
+
+    /// `key_templates_count` of a vault.
+    pub fn vault_templates_count(&self, vault_id: &str) -> usize {
+        self.templates
+            .values()
+            .filter(|t| t.vault_id == vault_id)
+            .count()
+    }
+
+    /// `keystores_count` of a vault.
+    pub fn vault_keystores_count(&self, vault_id: &str) -> usize {
+        self.keystores
+            .values()
+            .filter(|k| k.vault_id == vault_id)
+            .count()
+    }
+
+    /// `keys_count` of a template.
+    pub fn template_keys_count(&self, template_id: &str) -> usize {
+        self.managed_keys
+            .values()
+            .filter(|k| k.template_id == template_id)
+            .count()
+    }
+}
+
+/// Checks `If-Match` against the resource's current ETag. Missing → 428-class error, different →
+/// 412-class error. Surrounding quotes and a weak `W/` prefix are tolerated, since some HTTP stacks add them.
+pub fn check_if_match(
+    if_match: Option<&str>,
+    updated_at: Timestamp,
+    allow_wildcard: bool,
+) -> Result<()> {
+    let given = if_match.ok_or(Error::PreconditionRequired)?;
+    let trimmed = given.trim();
+    let normalized = trimmed
+        .strip_prefix("W/")
+        .unwrap_or(trimmed)
+        .trim_matches('"');
+    let current = updated_at.etag();
+    if (allow_wildcard && normalized == "*") || normalized == current {
+        Ok(())
+    } else {
+        Err(Error::PreconditionFailed {
+            given: given.to_owned(),
+            current,
+        })
+    }
+}

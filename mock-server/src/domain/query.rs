@@ -1,0 +1,1009 @@
+//! List filtering, sorting and paging (`uko-api-v4.md` §3.1, §4.1, §5.1, §6.1, §7).
+//!
+//! Query parameters arrive as name/value pairs with their literal wire names (`vault.id`,
+//! `template.type[]`). Multi-valued filters are comma-joined and may also repeat; values in one filter are
+//! OR-ed, filters are AND-ed. Lists never contact keystores: status-based filters use the keystores'
+//! current reachability without counting a call.
+
+use std::cmp::Ordering;
+
+use time::Date;
+
+use super::clock::parse_date;
+use super::error::{Error, Result};
+use super::model::{CopyState, Keystore, ManagedKey, Reachability, Template, Vault};
+use super::types::*;
+use super::Instance;
+
+/// Default and maximum page sizes (§7.1).
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 1000;
+
+/// Query parameters as received.
+#[derive(Clone, Debug, Default)]
+pub struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+/// `limit` and `offset` after validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// One page of ids plus the number of matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listing {
+    pub total_count: usize,
+    pub page: Page,
+    pub ids: Vec<String>,
+}
+
+/// One sort criterion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SortKey {
+    field: String,
+    descending: bool,
+}
+
+/// A comparable value of a sort field.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SortValue {
+    Missing,
+    Number(i64),
+    Text(String),
+}
+
+type Predicate<'p, T> = Box<dyn Fn(&Instance, &T) -> bool + 'p>;
+
+impl Params {
+    /// Wraps decoded pairs.
+    pub fn new(pairs: Vec<(String, String)>) -> Self {
+        Params { pairs }
+    }
+
+    /// All pairs, in request order (used to rebuild paging links).
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
+    /// A single-valued parameter (the last occurrence wins).
+    pub fn one(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A multi-valued parameter: every occurrence, split on commas, blanks dropped.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.pairs
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n == name)
+    }
+
+    /// A multi-valued enum parameter; an unknown value is a 400 naming the parameter.
+    fn enum_list<T>(
+        &self,
+        name: &str,
+        parse: fn(&str) -> Option<T>,
+        expected: &str,
+    ) -> Result<Vec<T>> {
+        self.list(name)
+            .iter()
+            .map(|v| {
+                parse(v).ok_or_else(|| {
+                    Error::invalid_parameter(
+                        name,
+                        format!("The {name} parameter must be one of {expected}, found '{v}'"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn date(&self, name: &str) -> Result<Option<Date>> {
+        match self.one(name) {
+            None => Ok(None),
+            Some(text) => parse_date(text).map(Some).ok_or_else(|| {
+                Error::invalid_parameter(
+                    name,
+                    format!("The {name} parameter must be a date YYYY-MM-DD, found '{text}'"),
+                )
+            }),
+        }
+    }
+
+    fn integer(&self, name: &str) -> Result<Option<i64>> {
+        match self.one(name) {
+            None => Ok(None),
+            Some(text) => text.trim().parse::<i64>().map(Some).map_err(|_| {
+                Error::invalid_parameter(
+                    name,
+                    format!("The {name} parameter must be an integer, found '{text}'"),
+                )
+            }),
+        }
+    }
+
+    /// `limit` (1..=1000, default 20) and `offset` (≥ 0, default 0).
+    pub fn page(&self) -> Result<Page> {
+        let limit = match self.integer("limit")? {
+            None => DEFAULT_LIMIT,
+            Some(limit) if (1..=MAX_LIMIT as i64).contains(&limit) => limit as usize,
+            Some(limit) => {
+                return Err(Error::invalid_parameter(
+                    "limit",
+                    format!("The limit parameter must be between 1 and {MAX_LIMIT}, found {limit}"),
+                ))
+            }
+        };
+        let offset = match self.integer("offset")? {
+            None => 0,
+            Some(offset) if offset >= 0 => offset as usize,
+            Some(offset) => {
+                return Err(Error::invalid_parameter(
+                    "offset",
+                    format!("The offset parameter must be 0 or more, found {offset}"),
+                ))
+            }
+        };
+        Ok(Page { limit, offset })
+    }
+
+    fn sort(&self, allowed: &[&str], default: &str) -> Result<Vec<SortKey>> {
+        let mut items = self.list("sort");
+        if items.is_empty() {
+            items.push(default.to_owned());
+        }
+        items
+            .into_iter()
+            .map(|item| {
+                let (descending, field) = match item.strip_prefix('-') {
+                    Some(field) => (true, field.to_owned()),
+                    None => (false, item.clone()),
+                };
+                if allowed.contains(&field.as_str()) {
+                    Ok(SortKey { field, descending })
+                } else {
+                    Err(Error::invalid_parameter(
+                        "sort",
+                        format!("The sort parameter accepts {} (optionally prefixed with '-'), found '{item}'", allowed.join(", ")),
+                    ))
+                }
+            })
+            .collect()
+    }
+}
+
+/// Sorts, counts and pages records that passed the filters.
+fn finish<T>(
+    mut matched: Vec<&T>,
+    sort: &[SortKey],
+    value: impl Fn(&T, &str) -> SortValue,
+    id: impl Fn(&T) -> &str,
+    page: Page,
+) -> Listing {
+    matched.sort_by(|a, b| {
+        for key in sort {
+            let ordering = value(a, &key.field).cmp(&value(b, &key.field));
+            let ordering = if key.descending {
+                ordering.reverse()
+            } else {
+                ordering
+            };
+            if ordering != Ordering::Equal {
+                return ordering;
+            }
+        }
+        id(a).cmp(id(b))
+    });
+    let total_count = matched.len();
+    let ids = matched
+        .into_iter()
+        .skip(page.offset)
+        .take(page.limit)
+        .map(|r| id(r).to_owned())
+        .collect();
+    Listing {
+        total_count,
+        page,
+        ids,
+    }
+}
+
+fn text(value: &str) -> SortValue {
+    SortValue::Text(value.to_owned())
+}
+
+fn timestamp_value(value: super::Timestamp) -> SortValue {
+    SortValue::Number(value.unix_seconds())
+}
+
+fn date_value(value: Option<Date>) -> SortValue {
+    value
+        .map(|d| SortValue::Number(d.to_julian_day() as i64))
+        .unwrap_or(SortValue::Missing)
+}
+
+fn size_value(size: &str) -> SortValue {
+    size.parse::<i64>()
+        .map(SortValue::Number)
+        .unwrap_or_else(|_| text(size))
+}
+
+/// Adds exact / `_min` / `_max` date predicates for one attribute.
+fn date_range<'p, T: 'p>(
+    params: &Params,
+    name: &str,
+    extract: fn(&T) -> Option<Date>,
+    predicates: &mut Vec<Predicate<'p, T>>,
+) -> Result<()> {
+    let exact = params.date(name)?;
+    let min = params.date(&format!("{name}_min"))?;
+    let max = params.date(&format!("{name}_max"))?;
+    if exact.is_some() && (min.is_some() || max.is_some()) {
+        return Err(Error::invalid_parameter(
+            name,
+            format!("The {name} parameter cannot be combined with {name}_min or {name}_max"),
+        ));
+    }
+    if let Some(exact) = exact {
+        predicates.push(Box::new(move |_, r| extract(r) == Some(exact)));
+    }
+    if let Some(min) = min {
+        predicates.push(Box::new(move |_, r| extract(r).is_some_and(|d| d >= min)));
+    }
+    if let Some(max) = max {
+        predicates.push(Box::new(move |_, r| extract(r).is_some_and(|d| d <= max)));
+    }
+    Ok(())
+}
+
+/// Adds `size` / `size_min` / `size_max` predicates (numeric when both sides are numbers).
+fn size_range<'p, T: 'p>(
+    params: &Params,
+    name: &str,
+    extract: fn(&T) -> &str,
+    predicates: &mut Vec<Predicate<'p, T>>,
+) -> Result<()> {
+    let parse = |suffix: &str| -> Result<Option<i64>> {
+        let full = format!("{name}{suffix}");
+        params.integer(&full)
+    };
+    let exact = params.one(name).map(str::to_owned);
+    let (min, max) = (parse("_min")?, parse("_max")?);
+    if exact.is_some() && (min.is_some() || max.is_some()) {
+        return Err(Error::invalid_parameter(
+            name,
+            format!("The {name} parameter cannot be combined with {name}_min or {name}_max"),
+        ));
+    }
+    if let Some(exact) = exact {
+        predicates.push(Box::new(move |_, r| extract(r) == exact));
+    }
+    if let Some(min) = min {
+        predicates.push(Box::new(move |_, r| {
+            extract(r).parse::<i64>().is_ok_and(|s| s >= min)
+        }));
+    }
+    if let Some(max) = max {
+        predicates.push(Box::new(move |_, r| {
+            extract(r).parse::<i64>().is_ok_and(|s| s <= max)
+        }));
+    }
+    Ok(())
+}
+
+fn created_date<T: HasTimes>(record: &T) -> Option<Date> {
+    Some(record.times().0.date())
+}
+
+fn updated_date<T: HasTimes>(record: &T) -> Option<Date> {
+    Some(record.times().1.date())
+}
+
+/// Records with `created_at`/`updated_at`.
+trait HasTimes {
+    fn times(&self) -> (super::Timestamp, super::Timestamp);
+}
+
+impl HasTimes for ManagedKey {
+    fn times(&self) -> (super::Timestamp, super::Timestamp) {
+        (self.created_at, self.updated_at)
+    }
+}
+impl HasTimes for Template {
+    fn times(&self) -> (super::Timestamp, super::Timestamp) {
+        (self.created_at, self.updated_at)
+    }
+}
+
+/// Which managed-key list is being served; each accepts a slightly different parameter set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyListScope<'a> {
+    /// `GET /managed_keys`.
+    All,
+    /// `GET /keystores/{id}/managed_keys` (default state filter `pre_activation,active`).
+    Keystore(&'a str),
+}
+
+const KEY_SORT_FIELDS: &[&str] = &[
+    "label",
+    "algorithm",
+    "state",
+    "activation_date",
+    "deactivation_date",
+    "expiration_date",
+    "created_at",
+    "updated_at",
+    "size",
+    "vault.id",
+    "rotated_at",
+    "id",
+];
+
+impl Instance {
+    /// Whether a keystore currently answers, without counting a call (for lists and filters).
+    pub fn peek_reachable(&self, keystore: &Keystore) -> bool {
+        let now = self.clock.now;
+        let reachable = match &keystore.simulation.reachability {
+            Reachability::Reachable | Reachability::Flapping { .. } => true,
+            Reachability::Unreachable => false,
+            Reachability::UnreachableForCalls { remaining } => *remaining == 0,
+            Reachability::UnreachableUntil { until } => now >= *until,
+        };
+        reachable && !keystore.simulation.configuration_error
+    }
+
+    /// Sync flags of a key as a list would show them (no keystore contacted).
+    pub fn peek_sync_flags(&self, key: &ManagedKey) -> Vec<SyncFlag> {
+        let reachability: Vec<(String, bool)> = key
+            .referenced_keystores
+            .iter()
+            .filter_map(|id| {
+                self.keystores
+                    .get(id)
+                    .map(|k| (id.clone(), self.peek_reachable(k)))
+            })
+            .collect();
+        self.derive_status(&key.id, &reachability)
+            .into_iter()
+            .map(|e| e.sync_flag)
+            .collect()
+    }
+
+    /// `key_material_present`: always in the repository; in keystores when any copy exists.
+    pub fn key_material_present(&self, key: &ManagedKey) -> Vec<&'static str> {
+        let in_keystores = key
+            .referenced_keystores
+            .iter()
+            .filter_map(|id| self.keystores.get(id))
+            .any(|k| {
+                k.simulation
+                    .copies
+                    .get(&key.id)
+                    .is_some_and(|c| c.state != CopyState::PendingDestruction)
+            });
+        if in_keystores {
+            vec!["repository", "keystores"]
+        } else {
+            vec!["repository"]
+        }
+    }
+
+    /// ListManagedKeys and ListManagedKeysFromKeystore.
+    pub fn list_managed_keys(&self, params: &Params, scope: KeyListScope<'_>) -> Result<Listing> {
+        let page = params.page()?;
+        let sort = params.sort(KEY_SORT_FIELDS, "-updated_at")?;
+        let mut predicates = self.managed_key_predicates(params, scope)?;
+        if let KeyListScope::Keystore(keystore_id) = scope {
+            let keystore_id = keystore_id.to_owned();
+            self.keystore(&keystore_id)?;
+            predicates.push(Box::new(move |_, k: &ManagedKey| {
+                k.referenced_keystores.contains(&keystore_id)
+            }));
+            if !params.has("state") {
+                predicates.push(Box::new(|_, k: &ManagedKey| {
+                    matches!(k.state, KeyState::PreActivation | KeyState::Active)
+                }));
+            }
+        }
+        let matched: Vec<&ManagedKey> = self
+            .managed_keys
+            .values()
+            .filter(|k| predicates.iter().all(|p| p(self, k)))
+            .collect();
+        Ok(finish(
+            matched,
+            &sort,
+            managed_key_sort_value,
+            |k| &k.id,
+            page,
+        ))
+    }
+
+    /// ListManagedKeyVersions: one entry per version, newest first by default. Returns version numbers.
+    pub fn list_key_versions(&self, id: &str, params: &Params) -> Result<(usize, Page, Vec<u32>)> {
+        let key = self.managed_key(id)?;
+        let page = params.page()?;
+        let states = params.enum_list("state", KeyState::parse, &KeyState::expected())?;
+        let sort = params.sort(
+            &["version", "-version", "created_at", "updated_at", "state"],
+            "-version",
+        )?;
+        let key_predicates =
+            self.managed_key_predicates_without_state(params, KeyListScope::All)?;
+        let key_matches = key_predicates.iter().all(|p| p(self, key));
+        let mut versions: Vec<(u32, KeyState, i64)> = key
+            .versions
+            .iter()
+            .map(|v| {
+                (
+                    v.version,
+                    v.state.unwrap_or(key.state),
+                    v.created_at.unix_seconds(),
+                )
+            })
+            .filter(|(_, state, _)| key_matches && (states.is_empty() || states.contains(state)))
+            .collect();
+        versions.sort_by(|a, b| {
+            for criterion in &sort {
+                let ordering = match criterion.field.as_str() {
+                    "state" => a.1.ordinal().cmp(&b.1.ordinal()),
+                    "created_at" | "updated_at" => a.2.cmp(&b.2),
+                    _ => a.0.cmp(&b.0),
+                };
+                let ordering = if criterion.descending {
+                    ordering.reverse()
+                } else {
+                    ordering
+                };
+                if ordering != Ordering::Equal {
+                    return ordering;
+                }
+            }
+            a.0.cmp(&b.0)
+        });
+        let total = versions.len();
+        let numbers = versions
+            .into_iter()
+            .skip(page.offset)
+            .take(page.limit)
+            .map(|v| v.0)
+            .collect();
+        Ok((total, page, numbers))
+    }
+
+    fn managed_key_predicates<'p>(
+        &self,
+        params: &'p Params,
+        scope: KeyListScope<'_>,
+    ) -> Result<Vec<Predicate<'p, ManagedKey>>> {
+        let mut predicates = self.managed_key_predicates_without_state(params, scope)?;
+        let states = params.enum_list("state", KeyState::parse, &KeyState::expected())?;
+        if !states.is_empty() {
+            predicates.push(Box::new(move |_, k| states.contains(&k.state)));
+        }
+        Ok(predicates)
+    }
+
+    fn managed_key_predicates_without_state<'p>(
+        &self,
+        params: &'p Params,
+        scope: KeyListScope<'_>,
+    ) -> Result<Vec<Predicate<'p, ManagedKey>>> {
+        let mut predicates: Vec<Predicate<'p, ManagedKey>> = Vec::new();
+        if scope == KeyListScope::All {
+            let vault_ids = params.list("vault.id");
+            if !vault_ids.is_empty() {
+                predicates.push(Box::new(move |_, k| vault_ids.contains(&k.vault_id)));
+            }
+            let systems = params.enum_list(
+                "managing_systems",
+                ManagingSystem::parse,
+                &ManagingSystem::expected(),
+            )?;
+            if !systems.is_empty() {
+                predicates.push(Box::new(move |_, k| {
+                    k.managing_systems.iter().any(|s| systems.contains(s))
+                }));
+            }
+        }
+        let algorithms = params.enum_list("algorithm", Algorithm::parse, &Algorithm::expected())?;
+        if !algorithms.is_empty() {
+            predicates.push(Box::new(move |_, k| algorithms.contains(&k.algorithm)));
+        }
+        if let Some(label) = params.one("label") {
+            predicates.push(Box::new(move |_, k| k.label.starts_with(label)));
+        }
+        date_range(
+            params,
+            "activation_date",
+            |k: &ManagedKey| k.activation_date,
+            &mut predicates,
+        )?;
+        let deactivation = [
+            "deactivation_date",
+            "deactivation_date_min",
+            "deactivation_date_max",
+        ]
+        .iter()
+        .any(|n| params.has(n));
+        let expiration = [
+            "expiration_date",
+            "expiration_date_min",
+            "expiration_date_max",
+        ]
+        .iter()
+        .any(|n| params.has(n));
+        if deactivation && expiration {
+            return Err(Error::invalid_parameter(
+                "deactivation_date",
+                "The deactivation_date parameters cannot be combined with the expiration_date parameters (they filter the same attribute)",
+            ));
+        }
+        date_range(
+            params,
+            "deactivation_date",
+            |k: &ManagedKey| k.expiration_date,
+            &mut predicates,
+        )?;
+        date_range(
+            params,
+            "expiration_date",
+            |k: &ManagedKey| k.expiration_date,
+            &mut predicates,
+        )?;
+        date_range(
+            params,
+            "created_at",
+            created_date::<ManagedKey>,
+            &mut predicates,
+        )?;
+        date_range(
+            params,
+            "updated_at",
+            updated_date::<ManagedKey>,
+            &mut predicates,
+        )?;
+        if let Some(min) = params.date("rotated_at_min")? {
+            predicates.push(Box::new(move |_, k| {
+                k.rotated_at.is_some_and(|r| r.date() >= min)
+            }));
+        }
+        if let Some(max) = params.date("rotated_at_max")? {
+            predicates.push(Box::new(move |_, k| {
+                k.rotated_at.is_some_and(|r| r.date() <= max)
+            }));
+        }
+        size_range(
+            params,
+            "size",
+            |k: &ManagedKey| k.size.as_str(),
+            &mut predicates,
+        )?;
+        let referenced_types = params.enum_list(
+            "referenced_keystores[].type",
+            KeystoreType::parse,
+            &KeystoreType::expected(),
+        )?;
+        let instance_types = params.enum_list(
+            "instances[].keystore.type",
+            KeystoreType::parse,
+            &KeystoreType::expected(),
+        )?;
+        if !referenced_types.is_empty() && !instance_types.is_empty() {
+            return Err(Error::invalid_parameter(
+                "referenced_keystores[].type",
+                "The referenced_keystores[].type parameter cannot be combined with instances[].keystore.type",
+            ));
+        }
+        if !referenced_types.is_empty() {
+            predicates.push(Box::new(move |instance, k| {
+                k.referenced_keystores
+                    .iter()
+                    .filter_map(|id| instance.keystores.get(id))
+                    .any(|ks| referenced_types.contains(&ks.keystore_type))
+            }));
+        }
+        let referenced_names = params.list("referenced_keystores[].name");
+        if !referenced_names.is_empty() {
+            predicates.push(Box::new(move |instance, k| {
+                k.referenced_keystores
+                    .iter()
+                    .filter_map(|id| instance.keystores.get(id))
+                    .any(|ks| referenced_names.contains(&ks.name))
+            }));
+        }
+        if !instance_types.is_empty() {
+            predicates.push(Box::new(move |_, k| {
+                k.instances
+                    .iter()
+                    .any(|i| instance_types.contains(&i.keystore.keystore_type))
+            }));
+        }
+        if let Some(prefix) = params.one("template.name") {
+            predicates.push(Box::new(move |instance, k| {
+                instance
+                    .templates
+                    .get(&k.template_id)
+                    .is_some_and(|t| t.name.starts_with(prefix))
+            }));
+        }
+        let template_ids = params.list("template.id");
+        if !template_ids.is_empty() {
+            predicates.push(Box::new(move |_, k| template_ids.contains(&k.template_id)));
+        }
+        let template_types = params.enum_list(
+            "template.type[]",
+            TemplateType::parse,
+            &TemplateType::expected(),
+        )?;
+        if !template_types.is_empty() {
+            predicates.push(Box::new(move |instance, k| {
+                instance
+                    .templates
+                    .get(&k.template_id)
+                    .is_some_and(|t| t.types.iter().any(|ty| template_types.contains(ty)))
+            }));
+        }
+        let flags = params.enum_list(
+            "status_in_keystores[].keystore_sync_flag",
+            SyncFlag::parse,
+            &SyncFlag::expected(),
+        )?;
+        if !flags.is_empty() {
+            predicates.push(Box::new(move |instance, k| {
+                instance
+                    .peek_sync_flags(k)
+                    .iter()
+                    .any(|f| flags.contains(f))
+            }));
+        }
+        if let Some(alignment) = params.one("template.alignment_status") {
+            let wanted = AlignmentStatus::parse(alignment).ok_or_else(|| {
+                Error::invalid_parameter(
+                    "template.alignment_status",
+                    format!("The template.alignment_status parameter must be one of {}, found '{alignment}'", AlignmentStatus::expected()),
+                )
+            })?;
+            predicates.push(Box::new(move |instance, k| {
+                instance.alignment_status(k) == wanted
+            }));
+        }
+        let material = params.list("key_material_present");
+        for value in &material {
+            if value != "repository" && value != "keystores" {
+                return Err(Error::invalid_parameter(
+                    "key_material_present",
+                    format!("The key_material_present parameter must be one of repository, keystores, found '{value}'"),
+                ));
+            }
+        }
+        if !material.is_empty() {
+            predicates.push(Box::new(move |instance, k| {
+                let present = instance.key_material_present(k);
+                material.iter().any(|m| present.contains(&m.as_str()))
+            }));
+        }
+        Ok(predicates)
+    }
+
+    /// Whether a key matches its template's current version.
+    pub fn alignment_status(&self, key: &ManagedKey) -> AlignmentStatus {
+        match self.templates.get(&key.template_id) {
+            Some(template) if template.version != key.template_version => {
+                AlignmentStatus::Unaligned
+            }
+            _ => AlignmentStatus::Aligned,
+        }
+    }
+
+    /// ListKeyTemplates.
+    pub fn list_templates(&self, params: &Params) -> Result<Listing> {
+        let page = params.page()?;
+        let sort = params.sort(
+            &[
+                "name",
+                "created_at",
+                "updated_at",
+                "vault.id",
+                "version",
+                "state",
+                "key.algorithm",
+                "key.size",
+                "id",
+            ],
+            "-updated_at",
+        )?;
+        let mut predicates: Vec<Predicate<'_, Template>> = Vec::new();
+        if let Some(prefix) = params.one("name") {
+            predicates.push(Box::new(move |_, t| t.name.starts_with(prefix)));
+        }
+        if let Some(fragment) = params.one("naming_scheme") {
+            predicates.push(Box::new(move |_, t| {
+                t.naming_scheme
+                    .as_deref()
+                    .is_some_and(|s| s.contains(fragment))
+            }));
+        }
+        let vault_ids = params.list("vault.id");
+        if !vault_ids.is_empty() {
+            predicates.push(Box::new(move |_, t| vault_ids.contains(&t.vault_id)));
+        }
+        let algorithms =
+            params.enum_list("key.algorithm", Algorithm::parse, &Algorithm::expected())?;
+        if !algorithms.is_empty() {
+            predicates.push(Box::new(move |_, t| algorithms.contains(&t.key.algorithm)));
+        }
+        size_range(
+            params,
+            "key.size",
+            |t: &Template| t.key.size.as_str(),
+            &mut predicates,
+        )?;
+        let keystore_types = params.enum_list(
+            "keystores[].type",
+            KeystoreType::parse,
+            &KeystoreType::expected(),
+        )?;
+        if !keystore_types.is_empty() {
+            predicates.push(Box::new(move |_, t| {
+                t.keystores
+                    .iter()
+                    .any(|k| keystore_types.contains(&k.keystore_type))
+            }));
+        }
+        let groups = params.list("keystores[].group");
+        if !groups.is_empty() {
+            predicates.push(Box::new(move |_, t| {
+                t.keystores.iter().any(|k| groups.contains(&k.group))
+            }));
+        }
+        date_range(
+            params,
+            "created_at",
+            created_date::<Template>,
+            &mut predicates,
+        )?;
+        date_range(
+            params,
+            "updated_at",
+            updated_date::<Template>,
+            &mut predicates,
+        )?;
+        let types = params.enum_list("type[]", TemplateType::parse, &TemplateType::expected())?;
+        if !types.is_empty() {
+            predicates.push(Box::new(move |_, t| {
+                t.types.iter().any(|ty| types.contains(ty))
+            }));
+        }
+        let states = params.enum_list("state", TemplateState::parse, &TemplateState::expected())?;
+        if !states.is_empty() {
+            predicates.push(Box::new(move |_, t| states.contains(&t.state)));
+        }
+        let systems = params.enum_list(
+            "managing_systems",
+            ManagingSystem::parse,
+            &ManagingSystem::expected(),
+        )?;
+        if !systems.is_empty() {
+            predicates.push(Box::new(move |_, t| {
+                t.managing_systems.iter().any(|s| systems.contains(s))
+            }));
+        }
+        let matched: Vec<&Template> = self
+            .templates
+            .values()
+            .filter(|t| predicates.iter().all(|p| p(self, t)))
+            .collect();
+        Ok(finish(
+            matched,
+            &sort,
+            |t, field| match field {
+                "name" => text(&t.name),
+                "created_at" => timestamp_value(t.created_at),
+                "updated_at" => timestamp_value(t.updated_at),
+                "vault.id" => text(&t.vault_id),
+                "version" => SortValue::Number(t.version as i64),
+                "state" => text(t.state.as_str()),
+                "key.algorithm" => text(t.key.algorithm.as_str()),
+                "key.size" => size_value(&t.key.size),
+                _ => text(&t.id),
+            },
+            |t| &t.id,
+            page,
+        ))
+    }
+
+    /// ListKeystores.
+    pub fn list_keystores(&self, params: &Params) -> Result<Listing> {
+        let page = params.page()?;
+        let sort = params.sort(
+            &["name", "created_at", "updated_at", "vault.id", "type", "id"],
+            "-updated_at",
+        )?;
+        let mut predicates: Vec<Predicate<'_, Keystore>> = Vec::new();
+        let types = params.enum_list("type", KeystoreType::parse, &KeystoreType::expected())?;
+        if !types.is_empty() {
+            predicates.push(Box::new(move |_, k| types.contains(&k.keystore_type)));
+        }
+        if let Some(fragment) = params.one("name") {
+            predicates.push(Box::new(move |_, k| k.name.contains(fragment)));
+        }
+        if let Some(fragment) = params.one("description") {
+            predicates.push(Box::new(move |_, k| k.description.contains(fragment)));
+        }
+        if params.has("group") && params.has("groups[]") {
+            return Err(Error::invalid_parameter(
+                "group",
+                "The group parameter cannot be combined with groups[]",
+            ));
+        }
+        let mut groups = params.list("groups[]");
+        if let Some(group) = params.one("group") {
+            groups.push(group.to_owned());
+        }
+        if !groups.is_empty() {
+            predicates.push(Box::new(move |_, k| {
+                k.groups.iter().any(|g| groups.contains(g))
+            }));
+        }
+        let vault_ids = params.list("vault.id");
+        if !vault_ids.is_empty() {
+            predicates.push(Box::new(move |_, k| vault_ids.contains(&k.vault_id)));
+        }
+        let locations = params.list("location");
+        if !locations.is_empty() {
+            predicates.push(Box::new(move |_, k| locations.contains(&k.location)));
+        }
+        let health = params.enum_list(
+            "status.health_status",
+            HealthStatus::parse,
+            &HealthStatus::expected(),
+        )?;
+        if !health.is_empty() {
+            predicates.push(Box::new(move |instance, k| {
+                health.contains(&instance.peek_health(k))
+            }));
+        }
+        let matched: Vec<&Keystore> = self
+            .keystores
+            .values()
+            .filter(|k| predicates.iter().all(|p| p(self, k)))
+            .collect();
+        Ok(finish(
+            matched,
+            &sort,
+            |k, field| match field {
+                "name" => text(&k.name),
+                "created_at" => timestamp_value(k.created_at),
+                "updated_at" => timestamp_value(k.updated_at),
+                "vault.id" => text(&k.vault_id),
+                "type" => text(k.keystore_type.as_str()),
+                _ => text(&k.id),
+            },
+            |k| &k.id,
+            page,
+        ))
+    }
+
+    /// Health as a list shows it (no call counted).
+    pub fn peek_health(&self, keystore: &Keystore) -> HealthStatus {
+        if keystore.simulation.configuration_error {
+            HealthStatus::ConfigurationError
+        } else if self.peek_reachable(keystore) {
+            HealthStatus::Ok
+        } else {
+            HealthStatus::NotResponding
+        }
+    }
+
+    /// ListVaults.
+    pub fn list_vaults(&self, params: &Params) -> Result<Listing> {
+        let page = params.page()?;
+        let sort = params.sort(&["name", "created_at", "updated_at", "id"], "-updated_at")?;
+        let name = params.one("name");
+        let description = params.one("description");
+        let matched: Vec<&Vault> = self
+            .vaults
+            .values()
+            .filter(|v| name.is_none_or(|n| v.name.starts_with(n)))
+            .filter(|v| description.is_none_or(|d| v.description.contains(d)))
+            .collect();
+        Ok(finish(
+            matched,
+            &sort,
+            |v, field| match field {
+                "name" => text(&v.name),
+                "created_at" => timestamp_value(v.created_at),
+                "updated_at" => timestamp_value(v.updated_at),
+                _ => text(&v.id),
+            },
+            |v| &v.id,
+            page,
+        ))
+    }
+
+    /// ListAssociatedResourcesForManagedKey / ForTargetKeystore. Returns indexes into
+    /// `associated_resources`.
+    pub fn list_associated_resources(
+        &self,
+        params: &Params,
+        key_id: Option<&str>,
+        keystore_id: Option<&str>,
+    ) -> Result<(usize, Page, Vec<usize>)> {
+        if let Some(id) = key_id {
+            self.managed_key(id)?;
+        }
+        if let Some(id) = keystore_id {
+            self.keystore(id)?;
+        }
+        let page = params.page()?;
+        let sort = params.sort(&["name", "id", "type"], "name")?;
+        let mut matched: Vec<(usize, &super::model::AssociatedResource)> = self
+            .associated_resources
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| key_id.is_none_or(|id| r.managed_key_id == id))
+            .filter(|(_, r)| keystore_id.is_none_or(|id| r.keystore_id == id))
+            .collect();
+        matched.sort_by(|(_, a), (_, b)| {
+            for criterion in &sort {
+                let ordering = match criterion.field.as_str() {
+                    "id" => a.id.cmp(&b.id),
+                    "type" => a.resource_type.cmp(&b.resource_type),
+                    _ => a.name.cmp(&b.name),
+                };
+                let ordering = if criterion.descending {
+                    ordering.reverse()
+                } else {
+                    ordering
+                };
+                if ordering != Ordering::Equal {
+                    return ordering;
+                }
+            }
+            a.id.cmp(&b.id)
+        });
+        let total = matched.len();
+        let indexes = matched
+            .into_iter()
+            .skip(page.offset)
+            .take(page.limit)
+            .map(|(i, _)| i)
+            .collect();
+        Ok((total, page, indexes))
+    }
+}
+
+fn managed_key_sort_value(key: &ManagedKey, field: &str) -> SortValue {
+    match field {
+        "label" => text(&key.label),
+        "algorithm" => text(key.algorithm.as_str()),
+        "state" => SortValue::Number(key.state.ordinal() as i64),
+        "activation_date" => date_value(key.activation_date),
+        "deactivation_date" | "expiration_date" => date_value(key.expiration_date),
+        "created_at" => timestamp_value(key.created_at),
+        "updated_at" => timestamp_value(key.updated_at),
+        "rotated_at" => key
+            .rotated_at
+            .map(timestamp_value)
+            .unwrap_or(SortValue::Missing),
+        "size" => size_value(&key.size),
+        "vault.id" => text(&key.vault_id),
+        _ => text(&key.id),
+    }
+}
