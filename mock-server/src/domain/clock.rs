@@ -21,9 +21,7 @@ impl Timestamp {
 
     /// Parses RFC 3339 (`2022-05-26T14:18:10.000Z`, `2022-05-26T14:18:10Z`, offsets allowed).
     pub fn parse(text: &str) -> Option<Self> {
-        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .ok()
-            .map(Timestamp::new)
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok().map(Timestamp::new)
     }
 
     /// Seconds since the Unix epoch.
@@ -33,9 +31,7 @@ impl Timestamp {
 
     /// From seconds since the Unix epoch; `None` when out of range.
     pub fn from_unix_seconds(seconds: i64) -> Option<Self> {
-        OffsetDateTime::from_unix_timestamp(seconds)
-            .ok()
-            .map(Timestamp)
+        OffsetDateTime::from_unix_timestamp(seconds).ok().map(Timestamp)
     }
 
     /// The ETag form: `2022-05-26T14:18:10Z`, unquoted, as real UKO sends it.
@@ -57,11 +53,7 @@ impl Timestamp {
 
     /// This instant moved by `seconds` (saturating at the representable range).
     pub fn plus_seconds(self, seconds: i64) -> Self {
-        Timestamp(
-            self.0
-                .checked_add(Duration::seconds(seconds))
-                .unwrap_or(self.0),
-        )
+        Timestamp(self.0.checked_add(Duration::seconds(seconds)).unwrap_or(self.0))
     }
 }
 
@@ -77,10 +69,7 @@ pub fn parse_date(text: &str) -> Option<Date> {
     let shape_ok = bytes.len() == 10
         && bytes[4] == b'-'
         && bytes[7] == b'-'
-        && bytes
-            .iter()
-            .enumerate()
-            .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+        && bytes.iter().enumerate().all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
     if !shape_ok {
         return None;
     }
@@ -103,15 +92,13 @@ pub mod serde_date {
     }
 
     /// Accepts `"YYYY-MM-DD"` or null.
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Date>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Date>, D::Error> {
         let text: Option<String> = Option::deserialize(deserializer)?;
         match text {
             None => Ok(None),
-            Some(text) => parse_date(&text).map(Some).ok_or_else(|| {
-                serde::de::Error::custom(format!("expected a date YYYY-MM-DD, found '{text}'"))
-            }),
+            Some(text) => parse_date(&text)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom(format!("expected a date YYYY-MM-DD, found '{text}'"))),
         }
     }
 }
@@ -142,11 +129,7 @@ pub struct Clock {
 impl Clock {
     /// A clock starting at `start`.
     pub fn new(start: Timestamp, mode: ClockMode) -> Self {
-        Clock {
-            now: start,
-            last_stamp: None,
-            mode,
-        }
+        Clock { now: start, last_stamp: None, mode }
     }
 
     /// The current instant, for reads and rule checks (4-hour destroy rule, heartbeats).
@@ -207,9 +190,7 @@ impl Rng {
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
         bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes());
-        uuid::Builder::from_random_bytes(bytes)
-            .into_uuid()
-            .to_string()
+        uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
     }
 
     /// `len` upper-case hex digits.
@@ -273,10 +254,8 @@ impl Period {
     /// Calendar addition in the order years, months, weeks, days (the order that reproduces
     /// the planned dates of IBM's captured outputs); the day is clamped to the month's length.
     pub fn add_to(self, date: Date) -> Option<Date> {
-        let total_months = date.year() as i64 * 12
-            + (date.month() as i64 - 1)
-            + self.years as i64 * 12
-            + self.months as i64;
+        let total_months =
+            date.year() as i64 * 12 + (date.month() as i64 - 1) + self.years as i64 * 12 + self.months as i64;
         let year = i32::try_from(total_months.div_euclid(12)).ok()?;
         let month = Month::try_from(u8::try_from(total_months.rem_euclid(12) + 1).ok()?).ok()?;
         let day = date.day().min(time::util::days_in_month(month, year));
@@ -294,10 +273,7 @@ mod tests {
         let created = parse_date("2022-05-26").unwrap();
         let activation = Period::parse("P5Y1M1W2D").unwrap().add_to(created).unwrap();
         assert_eq!(format_date(activation), "2027-07-05");
-        let expiration = Period::parse("P1Y2M1W4D")
-            .unwrap()
-            .add_to(activation)
-            .unwrap();
+        let expiration = Period::parse("P1Y2M1W4D").unwrap().add_to(activation).unwrap();
         assert_eq!(format_date(expiration), "2028-09-16");
         let created = parse_date("2023-06-05").unwrap();
         let activation = Period::parse("P5Y1M1W2D").unwrap().add_to(created).unwrap();

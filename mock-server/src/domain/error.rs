@@ -54,42 +54,28 @@ pub enum Error {
     /// The request conflicts with other resources (non-empty vault, duplicate name, limit reached…).
     Conflict { message: String },
     /// A request rate rule refused the action (rotation more than once per hour).
-    TooManyRequests {
-        message: String,
-        retry_after_seconds: u64,
-    },
+    TooManyRequests { message: String, retry_after_seconds: u64 },
 }
 
 impl Error {
     /// Shorthand for an invalid body field.
     pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Invalid {
-            target: Target::Field(field.into()),
-            message: message.into(),
-        }
+        Error::Invalid { target: Target::Field(field.into()), message: message.into() }
     }
 
     /// Shorthand for an invalid query parameter.
     pub fn invalid_parameter(name: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Invalid {
-            target: Target::Parameter(name.into()),
-            message: message.into(),
-        }
+        Error::Invalid { target: Target::Parameter(name.into()), message: message.into() }
     }
 
     /// Shorthand for a missing required body field.
     pub fn missing_field(field: impl Into<String>) -> Self {
-        Error::MissingField {
-            field: field.into(),
-        }
+        Error::MissingField { field: field.into() }
     }
 
     /// Shorthand for an unknown resource id.
     pub fn not_found(kind: ResourceKind, id: impl fmt::Display) -> Self {
-        Error::NotFound {
-            kind,
-            id: id.to_string(),
-        }
+        Error::NotFound { kind, id: id.to_string() }
     }
 }
 

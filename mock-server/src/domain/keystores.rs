@@ -32,10 +32,7 @@ pub struct KeystoreHealth {
 }
 
 /// Required connection fields per variant (`uko-models.md` §4.3).
-fn required_connection_fields(
-    keystore_type: KeystoreType,
-    variant: Option<IbmVariant>,
-) -> &'static [&'static str] {
+fn required_connection_fields(keystore_type: KeystoreType, variant: Option<IbmVariant>) -> &'static [&'static str] {
     match (keystore_type, variant) {
         (KeystoreType::AwsKms, _) => &["aws_region", "aws_access_key_id", "aws_secret_access_key"],
         (KeystoreType::AzureKeyVault, _) => &[
@@ -48,12 +45,7 @@ fn required_connection_fields(
         ],
         (KeystoreType::GoogleKms, _) => &["google_credentials"],
         (KeystoreType::IbmCloudKms, Some(IbmVariant::Internal)) => &[],
-        (KeystoreType::IbmCloudKms, _) => &[
-            "ibm_api_endpoint",
-            "ibm_iam_endpoint",
-            "ibm_api_key",
-            "ibm_instance_id",
-        ],
+        (KeystoreType::IbmCloudKms, _) => &["ibm_api_endpoint", "ibm_iam_endpoint", "ibm_api_key", "ibm_instance_id"],
         (KeystoreType::Cca, _) => &["cca_host", "cca_port", "cca_public_key_hash"],
     }
 }
@@ -78,13 +70,8 @@ const LOCKED_FIELDS: &[&str] = &[
 impl Instance {
     /// CreateKeystore. With `dry_run` the keystore is validated and returned but not stored.
     pub fn create_keystore(&mut self, input: KeystoreInput, dry_run: bool) -> Result<Keystore> {
-        let keystore_type = input
-            .keystore_type
-            .ok_or_else(|| Error::missing_field("type"))?;
-        let vault_id = input
-            .vault
-            .as_ref()
-            .ok_or_else(|| Error::missing_field("vault"))?;
+        let keystore_type = input.keystore_type.ok_or_else(|| Error::missing_field("type"))?;
+        let vault_id = input.vault.as_ref().ok_or_else(|| Error::missing_field("vault"))?;
         let vault_id = validate::required("vault.id", &vault_id.id)?.to_owned();
         let variant = input.connection.ibm_variant;
         if keystore_type == KeystoreType::IbmCloudKms && variant.is_none() {
@@ -93,11 +80,7 @@ impl Instance {
         // Azure's create model is the one variant where `name` is optional: the Key Vault name stands in.
         let name = match (&input.name, keystore_type) {
             (Some(name), _) => name.clone(),
-            (None, KeystoreType::AzureKeyVault) => input
-                .connection
-                .azure_service_name
-                .clone()
-                .unwrap_or_default(),
+            (None, KeystoreType::AzureKeyVault) => input.connection.azure_service_name.clone().unwrap_or_default(),
             (None, _) => return Err(Error::missing_field("name")),
         };
         for field in required_connection_fields(keystore_type, variant) {
@@ -113,8 +96,7 @@ impl Instance {
         let groups = input.groups.clone().unwrap_or_else(|| vec![name.clone()]);
         validate::groups("groups", &groups)?;
         self.vault(&vault_id)?;
-        let is_internal =
-            keystore_type == KeystoreType::IbmCloudKms && variant == Some(IbmVariant::Internal);
+        let is_internal = keystore_type == KeystoreType::IbmCloudKms && variant == Some(IbmVariant::Internal);
         if is_internal && !dry_run {
             let internal_count = self.keystores.values().filter(|k| k.is_internal()).count();
             if internal_count >= self.settings.internal_keystore_limit {
@@ -138,11 +120,7 @@ impl Instance {
             KeystoreType::IbmCloudKms | KeystoreType::Cca => String::new(),
         };
         let id = self.new_id();
-        let now = if dry_run {
-            self.clock.now()
-        } else {
-            self.clock.stamp()
-        };
+        let now = if dry_run { self.clock.now() } else { self.clock.stamp() };
         let keystore = Keystore {
             id: id.clone(),
             vault_id,
@@ -157,10 +135,7 @@ impl Instance {
             created_by: self.settings.actor.clone(),
             updated_by: self.settings.actor.clone(),
             connection,
-            simulation: KeystoreSimulation {
-                last_heartbeat: Some(now),
-                ..KeystoreSimulation::default()
-            },
+            simulation: KeystoreSimulation { last_heartbeat: Some(now), ..KeystoreSimulation::default() },
         };
         if !dry_run {
             self.keystores.insert(id, keystore.clone());
@@ -169,37 +144,14 @@ impl Instance {
     }
 
     /// UpdateKeystore: name, description, groups, TLS proxy and credentials; identity fields are locked.
-    pub fn update_keystore(
-        &mut self,
-        id: &str,
-        if_match: Option<&str>,
-        input: KeystoreInput,
-    ) -> Result<&Keystore> {
+    pub fn update_keystore(&mut self, id: &str, if_match: Option<&str>, input: KeystoreInput) -> Result<&Keystore> {
         let current = self.keystore(id)?.clone();
-        check_if_match(
-            if_match,
-            current.updated_at,
-            self.settings.if_match_wildcard,
-        )?;
-        if input
-            .keystore_type
-            .is_some_and(|t| t != current.keystore_type)
-        {
-            return Err(Error::invalid_field(
-                "type",
-                "The type of a keystore cannot be changed",
-            ));
+        check_if_match(if_match, current.updated_at, self.settings.if_match_wildcard)?;
+        if input.keystore_type.is_some_and(|t| t != current.keystore_type) {
+            return Err(Error::invalid_field("type", "The type of a keystore cannot be changed"));
         }
-        if input
-            .vault
-            .as_ref()
-            .and_then(|v| v.id.as_deref())
-            .is_some_and(|v| v != current.vault_id)
-        {
-            return Err(Error::invalid_field(
-                "vault.id",
-                "The vault of a keystore cannot be changed",
-            ));
+        if input.vault.as_ref().and_then(|v| v.id.as_deref()).is_some_and(|v| v != current.vault_id) {
+            return Err(Error::invalid_field("vault.id", "The vault of a keystore cannot be changed"));
         }
         for field in LOCKED_FIELDS {
             let requested = connection_field(&input.connection, field);
@@ -230,27 +182,15 @@ impl Instance {
         merge_connection(&mut updated.connection, input.connection);
         updated.updated_at = self.clock.stamp();
         updated.updated_by = self.settings.actor.clone();
-        let slot = self
-            .keystores
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::Keystore, id))?;
+        let slot = self.keystores.get_mut(id).ok_or_else(|| Error::not_found(ResourceKind::Keystore, id))?;
         *slot = updated;
         Ok(slot)
     }
 
     /// DeleteKeystore with a `mode` (`uko-semantics.md` §7.4; semantics inferred, see ARCHITECTURE.md).
-    pub fn delete_keystore(
-        &mut self,
-        id: &str,
-        if_match: Option<&str>,
-        mode: DeleteKeystoreMode,
-    ) -> Result<()> {
+    pub fn delete_keystore(&mut self, id: &str, if_match: Option<&str>, mode: DeleteKeystoreMode) -> Result<()> {
         let keystore = self.keystore(id)?;
-        check_if_match(
-            if_match,
-            keystore.updated_at,
-            self.settings.if_match_wildcard,
-        )?;
+        check_if_match(if_match, keystore.updated_at, self.settings.if_match_wildcard)?;
         let is_internal = keystore.is_internal();
         let linked: Vec<String> = self
             .managed_keys
@@ -259,27 +199,23 @@ impl Instance {
             .map(|k| k.id.clone())
             .collect();
         if mode == DeleteKeystoreMode::Restrict {
-            let blocking = linked
-                .iter()
-                .filter_map(|key_id| self.managed_keys.get(key_id))
-                .any(|key| match key.state {
+            let blocking =
+                linked.iter().filter_map(|key_id| self.managed_keys.get(key_id)).any(|key| match key.state {
                     KeyState::Active | KeyState::Deactivated => true,
-                    KeyState::Destroyed if is_internal => {
-                        keystore.simulation.copies.contains_key(&key.id)
-                    }
+                    KeyState::Destroyed if is_internal => keystore.simulation.copies.contains_key(&key.id),
                     _ => false,
                 });
             if blocking {
                 return Err(Error::Conflict {
-                    message: format!("The service was not able to delete keystore '{}' because it still contains some keys.", keystore.name),
+                    message: format!(
+                        "The service was not able to delete keystore '{}' because it still contains some keys.",
+                        keystore.name
+                    ),
                 });
             }
         }
         let now = self.clock.now();
-        let mut removed = self
-            .keystores
-            .remove(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::Keystore, id))?;
+        let mut removed = self.keystores.remove(id).ok_or_else(|| Error::not_found(ResourceKind::Keystore, id))?;
         match mode {
             DeleteKeystoreMode::Deactivate => {
                 for copy in removed.simulation.copies.values_mut() {
@@ -324,7 +260,10 @@ impl Instance {
         } else if keystore.simulation.configuration_error {
             KeystoreHealth {
                 health_status: HealthStatus::ConfigurationError,
-                message: format!("The keystore '{}' rejected the connection data (credentials or configuration).", keystore.name),
+                message: format!(
+                    "The keystore '{}' rejected the connection data (credentials or configuration).",
+                    keystore.name
+                ),
                 last_heartbeat: keystore.simulation.last_heartbeat,
             }
         } else {
@@ -382,16 +321,8 @@ pub fn connection_field(connection: &KeystoreConnection, field: &str) -> Option<
     }
 }
 
-fn check_connection_values(
-    keystore_type: KeystoreType,
-    connection: &KeystoreConnection,
-) -> Result<()> {
-    const ENVIRONMENTS: &[&str] = &[
-        "azure",
-        "azure_china",
-        "azure_germany",
-        "azure_us_government",
-    ];
+fn check_connection_values(keystore_type: KeystoreType, connection: &KeystoreConnection) -> Result<()> {
+    const ENVIRONMENTS: &[&str] = &["azure", "azure_china", "azure_germany", "azure_us_government"];
     if let Some(environment) = &connection.azure_environment {
         if !ENVIRONMENTS.contains(&environment.as_str()) {
             return Err(Error::invalid_field(
@@ -404,10 +335,12 @@ fn check_connection_values(
         }
     }
     if let Some(name) = &connection.azure_service_name {
-        let valid = (3..=24).contains(&name.len())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        let valid = (3..=24).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if keystore_type == KeystoreType::AzureKeyVault && !valid {
-            return Err(Error::invalid_field("azure_service_name", format!("The azure_service_name field must be 3 to 24 letters, digits or '-', found '{name}'")));
+            return Err(Error::invalid_field(
+                "azure_service_name",
+                format!("The azure_service_name field must be 3 to 24 letters, digits or '-', found '{name}'"),
+            ));
         }
     }
     if let Some(port) = connection.cca_port {
@@ -419,10 +352,12 @@ fn check_connection_values(
         }
     }
     if let Some(ring) = &connection.ibm_key_ring {
-        let valid = (2..=100).contains(&ring.len())
-            && ring.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        let valid = (2..=100).contains(&ring.len()) && ring.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if !valid {
-            return Err(Error::invalid_field("ibm_key_ring", format!("The ibm_key_ring field must be 2 to 100 letters, digits or '-', found '{ring}'")));
+            return Err(Error::invalid_field(
+                "ibm_key_ring",
+                format!("The ibm_key_ring field must be 2 to 100 letters, digits or '-', found '{ring}'"),
+            ));
         }
     }
     if let Some(credentials) = &connection.google_credentials {

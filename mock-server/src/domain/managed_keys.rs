@@ -59,10 +59,7 @@ impl Instance {
     /// the template's type and group in that vault.
     pub fn create_managed_key(&mut self, input: ManagedKeyInput) -> Result<&ManagedKey> {
         let template_name = validate::required("template_name", &input.template_name)?.to_owned();
-        let vault_id = input
-            .vault
-            .as_ref()
-            .ok_or_else(|| Error::missing_field("vault"))?;
+        let vault_id = input.vault.as_ref().ok_or_else(|| Error::missing_field("vault"))?;
         let vault_id = validate::required("vault.id", &vault_id.id)?.to_owned();
         if let Some(description) = &input.description {
             validate::description("description", description)?;
@@ -93,15 +90,10 @@ impl Instance {
         }
         let now = self.clock.stamp();
         let today = now.date();
-        let activation_date =
-            Period::parse(&template.key.activation_date).and_then(|p| p.add_to(today));
-        let expiration_date = activation_date
-            .and_then(|a| Period::parse(&template.key.expiration_date).and_then(|p| p.add_to(a)));
-        let scheme = template
-            .naming_scheme
-            .as_deref()
-            .map(|s| NamingScheme::parse("naming_scheme", s))
-            .transpose()?;
+        let activation_date = Period::parse(&template.key.activation_date).and_then(|p| p.add_to(today));
+        let expiration_date =
+            activation_date.and_then(|a| Period::parse(&template.key.expiration_date).and_then(|p| p.add_to(a)));
+        let scheme = template.naming_scheme.as_deref().map(|s| NamingScheme::parse("naming_scheme", s)).transpose()?;
         let (label, label_tags) = match (&scheme, input.label) {
             (Some(scheme), Some(label)) => {
                 let tags = scheme.match_label(&label, today, expiration_date)?;
@@ -121,8 +113,7 @@ impl Instance {
                 keystore: entry.clone(),
             })
             .collect();
-        let referenced_keystores =
-            self.keystores_for_template(&template.vault_id, &template.keystores);
+        let referenced_keystores = self.keystores_for_template(&template.vault_id, &template.keystores);
         let material = self.rng.hex(32);
         let key = ManagedKey {
             id: key_id.clone(),
@@ -138,9 +129,7 @@ impl Instance {
             expiration_date,
             label_tags,
             tags: input.tags.unwrap_or_default(),
-            is_rotatable: !scheme
-                .as_ref()
-                .is_some_and(NamingScheme::has_system_placeholder),
+            is_rotatable: !scheme.as_ref().is_some_and(NamingScheme::has_system_placeholder),
             created_at: now,
             updated_at: now,
             created_by: self.settings.actor.clone(),
@@ -150,12 +139,7 @@ impl Instance {
             referenced_keystores,
             removed_keystores: Vec::new(),
             instances,
-            versions: vec![KeyVersion {
-                version: 1,
-                material,
-                created_at: now,
-                state: None,
-            }],
+            versions: vec![KeyVersion { version: 1, material, created_at: now, state: None }],
             deactivate_on_rotation: template.key.deactivate_on_rotation.unwrap_or(false),
             managing_systems: vec![ManagingSystem::Web],
         };
@@ -177,10 +161,7 @@ impl Instance {
             text.as_deref()
                 .map(|t| {
                     parse_date(t).ok_or_else(|| {
-                        Error::invalid_field(
-                            field,
-                            format!("The {field} field must be a date YYYY-MM-DD, found '{t}'"),
-                        )
+                        Error::invalid_field(field, format!("The {field} field must be a date YYYY-MM-DD, found '{t}'"))
                     })
                 })
                 .transpose()
@@ -193,14 +174,9 @@ impl Instance {
         if let Some(description) = &input.description {
             validate::description("description", description)?;
         }
-        if matches!(
-            key.state,
-            KeyState::Destroyed | KeyState::DestroyedCompromised
-        ) {
+        if matches!(key.state, KeyState::Destroyed | KeyState::DestroyedCompromised) {
             return Err(Error::InvalidState {
-                message: format!(
-                    "The service was not able to update key '{id}' because it is destroyed."
-                ),
+                message: format!("The service was not able to update key '{id}' because it is destroyed."),
             });
         }
         let scheme_based = !key.label_tags.is_empty();
@@ -222,10 +198,7 @@ impl Instance {
         let label_changed = input.label.is_some();
         let now = self.clock.stamp();
         let actor = self.settings.actor.clone();
-        let key = self
-            .managed_keys
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::ManagedKey, id))?;
+        let key = self.managed_keys.get_mut(id).ok_or_else(|| Error::not_found(ResourceKind::ManagedKey, id))?;
         if let Some(label) = input.label {
             for instance in &mut key.instances {
                 instance.label_in_keystore = label.clone();
@@ -254,12 +227,7 @@ impl Instance {
     }
 
     /// ActivateManagedKey, DeactivateManagedKey, DestroyManagedKey.
-    pub fn change_key_state(
-        &mut self,
-        id: &str,
-        if_match: Option<&str>,
-        action: KeyAction,
-    ) -> Result<&ManagedKey> {
+    pub fn change_key_state(&mut self, id: &str, if_match: Option<&str>, action: KeyAction) -> Result<&ManagedKey> {
         let now = self.clock.now();
         let key = self.managed_key(id)?;
         check_if_match(if_match, key.updated_at, self.settings.if_match_wildcard)?;
@@ -267,9 +235,7 @@ impl Instance {
             (KeyAction::Activate, KeyState::PreActivation | KeyState::Deactivated) => true,
             (KeyAction::Deactivate, KeyState::Active) => true,
             (KeyAction::Destroy, KeyState::Deactivated) => true,
-            (KeyAction::Destroy, KeyState::PreActivation) => {
-                !self.settings.destroy_requires_deactivated
-            }
+            (KeyAction::Destroy, KeyState::PreActivation) => !self.settings.destroy_requires_deactivated,
             _ => false,
         };
         if !allowed {
@@ -307,10 +273,7 @@ impl Instance {
         }
         let stamp = self.clock.stamp();
         let actor = self.settings.actor.clone();
-        let key = self
-            .managed_keys
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::ManagedKey, id))?;
+        let key = self.managed_keys.get_mut(id).ok_or_else(|| Error::not_found(ResourceKind::ManagedKey, id))?;
         key.state = match action {
             KeyAction::Activate => KeyState::Active,
             KeyAction::Deactivate => KeyState::Deactivated,
@@ -330,18 +293,10 @@ impl Instance {
         let now = self.clock.now();
         let key = self.managed_key(id)?;
         check_if_match(if_match, key.updated_at, self.settings.if_match_wildcard)?;
-        let external_types = [
-            KeystoreType::AwsKms,
-            KeystoreType::AzureKeyVault,
-            KeystoreType::GoogleKms,
-        ];
+        let external_types = [KeystoreType::AwsKms, KeystoreType::AzureKeyVault, KeystoreType::GoogleKms];
         let deactivated_rotatable = self.settings.rotate_deactivated_external
-            && key
-                .instances
-                .iter()
-                .all(|i| external_types.contains(&i.keystore.keystore_type));
-        let state_ok = key.state == KeyState::Active
-            || (key.state == KeyState::Deactivated && deactivated_rotatable);
+            && key.instances.iter().all(|i| external_types.contains(&i.keystore.keystore_type));
+        let state_ok = key.state == KeyState::Active || (key.state == KeyState::Deactivated && deactivated_rotatable);
         if !state_ok {
             return Err(Error::InvalidState {
                 message: format!(
@@ -352,7 +307,9 @@ impl Instance {
         }
         if !key.is_rotatable {
             return Err(Error::InvalidState {
-                message: format!("The key '{id}' cannot be rotated because its name uses system placeholders of the naming scheme."),
+                message: format!(
+                    "The key '{id}' cannot be rotated because its name uses system placeholders of the naming scheme."
+                ),
             });
         }
         let minimum = self.settings.min_rotation_interval_seconds;
@@ -369,31 +326,18 @@ impl Instance {
         let deactivates_old = key.deactivate_on_rotation
             || key.instances.iter().any(|i| {
                 i.keystore.keystore_type == KeystoreType::IbmCloudKms
-                    || (i.keystore.keystore_type == KeystoreType::GoogleKms
-                        && key.algorithm == Algorithm::Aes)
+                    || (i.keystore.keystore_type == KeystoreType::GoogleKms && key.algorithm == Algorithm::Aes)
             });
         let material = self.rng.hex(32);
         let stamp = self.clock.stamp();
         let actor = self.settings.actor.clone();
-        let key = self
-            .managed_keys
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::ManagedKey, id))?;
+        let key = self.managed_keys.get_mut(id).ok_or_else(|| Error::not_found(ResourceKind::ManagedKey, id))?;
         let current_state = key.state;
         if let Some(previous) = key.versions.last_mut() {
-            previous.state = Some(if deactivates_old {
-                KeyState::Deactivated
-            } else {
-                current_state
-            });
+            previous.state = Some(if deactivates_old { KeyState::Deactivated } else { current_state });
         }
         let next_version = key.version_number().saturating_add(1);
-        key.versions.push(KeyVersion {
-            version: next_version,
-            material,
-            created_at: stamp,
-            state: None,
-        });
+        key.versions.push(KeyVersion { version: next_version, material, created_at: stamp, state: None });
         key.rotated_at = Some(stamp);
         key.updated_at = stamp;
         key.updated_by = actor;
@@ -411,42 +355,27 @@ impl Instance {
     ) -> Result<ManagedKey> {
         let key = self.managed_key(id)?.clone();
         check_if_match(if_match, key.updated_at, self.settings.if_match_wildcard)?;
-        if matches!(
-            key.state,
-            KeyState::Destroyed | KeyState::DestroyedCompromised
-        ) {
+        if matches!(key.state, KeyState::Destroyed | KeyState::DestroyedCompromised) {
             return Err(Error::InvalidState {
-                message: format!("The service was not able to update key '{id}' from its template because the key is destroyed."),
+                message: format!(
+                    "The service was not able to update key '{id}' from its template because the key is destroyed."
+                ),
             });
         }
         let template = self.template(&key.template_id)?.clone();
         if template.state == TemplateState::Archived {
             return Err(Error::InvalidState {
-                message: format!(
-                    "The key template '{}' is archived; keys cannot be aligned to it.",
-                    template.name
-                ),
+                message: format!("The key template '{}' is archived; keys cannot be aligned to it.", template.name),
             });
         }
         let wanted = self.keystores_for_template(&template.vault_id, &template.keystores);
         let mut updated = key.clone();
-        let dropped: Vec<String> = key
-            .referenced_keystores
-            .iter()
-            .filter(|id| !wanted.contains(id))
-            .cloned()
-            .collect();
+        let dropped: Vec<String> = key.referenced_keystores.iter().filter(|id| !wanted.contains(id)).cloned().collect();
         updated.referenced_keystores = wanted;
         updated.template_version = template.version;
-        updated.deactivate_on_rotation = template
-            .key
-            .deactivate_on_rotation
-            .unwrap_or(key.deactivate_on_rotation);
+        updated.deactivate_on_rotation = template.key.deactivate_on_rotation.unwrap_or(key.deactivate_on_rotation);
         for instance in &mut updated.instances {
-            if let Some(entry) = template
-                .keystores
-                .iter()
-                .find(|e| e.keystore_type == instance.keystore.keystore_type)
+            if let Some(entry) = template.keystores.iter().find(|e| e.keystore_type == instance.keystore.keystore_type)
             {
                 instance.keystore = entry.clone();
             }
@@ -460,11 +389,7 @@ impl Instance {
         // Keystores that left the group: the key is deactivated there (if they answer).
         for keystore_id in dropped {
             if self.probe_keystore(&keystore_id) {
-                if let Some(copy) = self
-                    .keystores
-                    .get_mut(&keystore_id)
-                    .and_then(|k| k.simulation.copies.get_mut(id))
-                {
+                if let Some(copy) = self.keystores.get_mut(&keystore_id).and_then(|k| k.simulation.copies.get_mut(id)) {
                     copy.state = super::model::CopyState::Inactive;
                 }
             }
@@ -474,11 +399,7 @@ impl Instance {
     }
 
     /// SyncManagedKey: `If-Match` is the key's ETag; repairs reachable out-of-sync keystores.
-    pub fn sync_managed_key(
-        &mut self,
-        id: &str,
-        if_match: Option<&str>,
-    ) -> Result<Vec<StatusEntry>> {
+    pub fn sync_managed_key(&mut self, id: &str, if_match: Option<&str>) -> Result<Vec<StatusEntry>> {
         let key = self.managed_key(id)?;
         check_if_match(if_match, key.updated_at, self.settings.if_match_wildcard)?;
         let entries = self.sync_keystores(id);
@@ -493,18 +414,10 @@ impl Instance {
 
     /// DeleteManagedKey: only destroyed keys; not while pending destruction somewhere (unless `force`)
     /// or protected by a retention policy.
-    pub fn delete_managed_key(
-        &mut self,
-        id: &str,
-        if_match: Option<&str>,
-        force: bool,
-    ) -> Result<()> {
+    pub fn delete_managed_key(&mut self, id: &str, if_match: Option<&str>, force: bool) -> Result<()> {
         let key = self.managed_key(id)?;
         check_if_match(if_match, key.updated_at, self.settings.if_match_wildcard)?;
-        if !matches!(
-            key.state,
-            KeyState::Destroyed | KeyState::DestroyedCompromised
-        ) {
+        if !matches!(key.state, KeyState::Destroyed | KeyState::DestroyedCompromised) {
             return Err(Error::InvalidState {
                 message: format!("The service was not able to delete key '{id}' because it is in state '{}'; it must be in a 'destroyed' state.", key.state),
             });
@@ -517,14 +430,12 @@ impl Instance {
         });
         if pending && !force {
             return Err(Error::InvalidState {
-                message: format!("The key '{id}' is still pending destruction in a keystore; retry later or delete with force=true."),
+                message: format!(
+                    "The key '{id}' is still pending destruction in a keystore; retry later or delete with force=true."
+                ),
             });
         }
-        if self
-            .associated_resources
-            .iter()
-            .any(|r| r.managed_key_id == id && r.registration.prevents_key_deletion)
-        {
+        if self.associated_resources.iter().any(|r| r.managed_key_id == id && r.registration.prevents_key_deletion) {
             return Err(Error::Conflict {
                 message: format!("The key '{id}' protects a resource whose retention policy prevents key deletion."),
             });
@@ -535,20 +446,12 @@ impl Instance {
     }
 
     /// The keystores a key from this template entry goes to: same vault, same type, group member.
-    pub fn keystores_for_template(
-        &self,
-        vault_id: &str,
-        entries: &[super::model::TemplateKeystore],
-    ) -> Vec<String> {
+    pub fn keystores_for_template(&self, vault_id: &str, entries: &[super::model::TemplateKeystore]) -> Vec<String> {
         let mut matching: Vec<&super::model::Keystore> = self
             .keystores
             .values()
             .filter(|k| k.vault_id == vault_id)
-            .filter(|k| {
-                entries
-                    .iter()
-                    .any(|e| e.keystore_type == k.keystore_type && k.groups.contains(&e.group))
-            })
+            .filter(|k| entries.iter().any(|e| e.keystore_type == k.keystore_type && k.groups.contains(&e.group)))
             .collect();
         matching.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         matching.into_iter().map(|k| k.id.clone()).collect()

@@ -122,92 +122,60 @@ impl Instance {
 
     /// The vault with this id, or 404.
     pub fn vault(&self, id: &str) -> Result<&Vault> {
-        self.vaults
-            .get(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::Vault, id))
+        self.vaults.get(id).ok_or_else(|| Error::not_found(ResourceKind::Vault, id))
     }
 
     /// The template with this id, or 404.
     pub fn template(&self, id: &str) -> Result<&Template> {
-        self.templates
-            .get(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::Template, id))
+        self.templates.get(id).ok_or_else(|| Error::not_found(ResourceKind::Template, id))
     }
 
     /// The keystore with this id, or 404.
     pub fn keystore(&self, id: &str) -> Result<&Keystore> {
-        self.keystores
-            .get(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::Keystore, id))
+        self.keystores.get(id).ok_or_else(|| Error::not_found(ResourceKind::Keystore, id))
     }
 
     /// The managed key with this id, or 404.
     pub fn managed_key(&self, id: &str) -> Result<&ManagedKey> {
-        self.managed_keys
-            .get(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::ManagedKey, id))
+        self.managed_keys.get(id).ok_or_else(|| Error::not_found(ResourceKind::ManagedKey, id))
     }
 
     /// A keystore known now or removed earlier (for rendering tombstone status entries).
     pub fn keystore_or_removed(&self, id: &str) -> Option<&Keystore> {
-        self.keystores
-            .get(id)
-            .or_else(|| self.removed_keystores.get(id))
+        self.keystores.get(id).or_else(|| self.removed_keystores.get(id))
     }
 
     /// `keys_count` of a vault.
     pub fn vault_keys_count(&self, vault_id: &str) -> usize {
-        self.managed_keys
-            .values()
-            .filter(|k| k.vault_id == vault_id)
-            .count()
+        self.managed_keys.values().filter(|k| k.vault_id == vault_id).count()
     }
 
     /// `key_templates_count` of a vault.
     pub fn vault_templates_count(&self, vault_id: &str) -> usize {
-        self.templates
-            .values()
-            .filter(|t| t.vault_id == vault_id)
-            .count()
+        self.templates.values().filter(|t| t.vault_id == vault_id).count()
     }
 
     /// `keystores_count` of a vault.
     pub fn vault_keystores_count(&self, vault_id: &str) -> usize {
-        self.keystores
-            .values()
-            .filter(|k| k.vault_id == vault_id)
-            .count()
+        self.keystores.values().filter(|k| k.vault_id == vault_id).count()
     }
 
     /// `keys_count` of a template.
     pub fn template_keys_count(&self, template_id: &str) -> usize {
-        self.managed_keys
-            .values()
-            .filter(|k| k.template_id == template_id)
-            .count()
+        self.managed_keys.values().filter(|k| k.template_id == template_id).count()
     }
 }
 
 /// Checks `If-Match` against the resource's current ETag. Missing → 428-class error, different →
 /// 412-class error. Surrounding quotes and a weak `W/` prefix are tolerated, since some HTTP stacks add them.
-pub fn check_if_match(
-    if_match: Option<&str>,
-    updated_at: Timestamp,
-    allow_wildcard: bool,
-) -> Result<()> {
+pub fn check_if_match(if_match: Option<&str>, updated_at: Timestamp, allow_wildcard: bool) -> Result<()> {
     let given = if_match.ok_or(Error::PreconditionRequired)?;
     let trimmed = given.trim();
-    let normalized = trimmed
-        .strip_prefix("W/")
-        .unwrap_or(trimmed)
-        .trim_matches('"');
+    let normalized = trimmed.strip_prefix("W/").unwrap_or(trimmed).trim_matches('"');
     let current = updated_at.etag();
     if (allow_wildcard && normalized == "*") || normalized == current {
         Ok(())
     } else {
-        Err(Error::PreconditionFailed {
-            given: given.to_owned(),
-            current,
-        })
+        Err(Error::PreconditionFailed { given: given.to_owned(), current })
     }
 }

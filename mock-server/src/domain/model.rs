@@ -131,8 +131,7 @@ pub struct Keystore {
 impl Keystore {
     /// True for the HPCS instance's own KMS keystores (`ibm_cloud_kms` + `internal`).
     pub fn is_internal(&self) -> bool {
-        self.keystore_type == KeystoreType::IbmCloudKms
-            && self.connection.ibm_variant == Some(IbmVariant::Internal)
+        self.keystore_type == KeystoreType::IbmCloudKms && self.connection.ibm_variant == Some(IbmVariant::Internal)
     }
 }
 
@@ -313,9 +312,7 @@ impl ManagedKey {
 
     /// Fingerprint of the current material, which an in-sync keystore copy holds.
     pub fn current_material(&self) -> &str {
-        self.current_version()
-            .map(|v| v.material.as_str())
-            .unwrap_or("")
+        self.current_version().map(|v| v.material.as_str()).unwrap_or("")
     }
 
     /// Version number shown as `version` (1 at creation, +1 per rotation).

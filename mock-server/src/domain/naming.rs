@@ -66,9 +66,7 @@ impl NamingScheme {
                     let end = rest.find('>').ok_or_else(|| {
                         Error::invalid_field(
                             field,
-                            format!(
-                                "The {field} field has a '<' without a closing '>' in '{text}'"
-                            ),
+                            format!("The {field} field has a '<' without a closing '>' in '{text}'"),
                         )
                     })?;
                     let name = &rest[1..end];
@@ -86,10 +84,7 @@ impl NamingScheme {
                 }
             }
         }
-        if segments
-            .iter()
-            .any(|s| matches!(s, Segment::Literal(l) if l.contains('>')))
-        {
+        if segments.iter().any(|s| matches!(s, Segment::Literal(l) if l.contains('>'))) {
             return Err(Error::invalid_field(
                 field,
                 format!("The {field} field has a '>' without an opening '<' in '{text}'"),
@@ -100,27 +95,17 @@ impl NamingScheme {
 
     /// True when the scheme uses a system placeholder (such keys are not rotatable).
     pub fn has_system_placeholder(&self) -> bool {
-        self.segments
-            .iter()
-            .any(|s| matches!(s, Segment::Placeholder(p) if SYSTEM.contains(&p.as_str())))
+        self.segments.iter().any(|s| matches!(s, Segment::Placeholder(p) if SYSTEM.contains(&p.as_str())))
     }
 
     /// Matches `label` against the scheme and returns one tag per placeholder. System placeholders must
     /// equal their values computed from the creation and expiration dates.
-    pub fn match_label(
-        &self,
-        label: &str,
-        created: Date,
-        expiration: Option<Date>,
-    ) -> Result<Vec<Tag>> {
+    pub fn match_label(&self, label: &str, created: Date, expiration: Option<Date>) -> Result<Vec<Tag>> {
         let mut values = Vec::new();
         if !match_segments(&self.segments, label, &mut values) {
             return Err(Error::invalid_field(
                 "label",
-                format!(
-                    "The label '{label}' does not follow the template's naming scheme '{}'",
-                    self.render()
-                ),
+                format!("The label '{label}' does not follow the template's naming scheme '{}'", self.render()),
             ));
         }
         let tags: Vec<Tag> = self
@@ -138,7 +123,10 @@ impl NamingScheme {
                 if tag.value != expected {
                     return Err(Error::invalid_field(
                         "label",
-                        format!("The placeholder <{}> of the naming scheme must be '{expected}', found '{}'", tag.name, tag.value),
+                        format!(
+                            "The placeholder <{}> of the naming scheme must be '{expected}', found '{}'",
+                            tag.name, tag.value
+                        ),
                     ));
                 }
             }
@@ -167,8 +155,7 @@ fn check_placeholder(field: &str, name: &str) -> Result<()> {
     if SYSTEM.contains(&name) {
         return Ok(());
     }
-    let valid =
-        (1..=20).contains(&name.chars().count()) && name.chars().all(|c| c.is_ascii_alphanumeric());
+    let valid = (1..=20).contains(&name.chars().count()) && name.chars().all(|c| c.is_ascii_alphanumeric());
     if !valid {
         return Err(Error::invalid_field(
             field,
@@ -182,15 +169,11 @@ fn check_placeholder(field: &str, name: &str) -> Result<()> {
 fn match_segments(segments: &[Segment], text: &str, values: &mut Vec<String>) -> bool {
     match segments.split_first() {
         None => text.is_empty(),
-        Some((Segment::Literal(literal), rest)) => text
-            .strip_prefix(literal.as_str())
-            .is_some_and(|remaining| match_segments(rest, remaining, values)),
+        Some((Segment::Literal(literal), rest)) => {
+            text.strip_prefix(literal.as_str()).is_some_and(|remaining| match_segments(rest, remaining, values))
+        }
         Some((Segment::Placeholder(_), rest)) => {
-            for (index, _) in text
-                .char_indices()
-                .skip(1)
-                .chain(std::iter::once((text.len(), ' ')))
-            {
+            for (index, _) in text.char_indices().skip(1).chain(std::iter::once((text.len(), ' '))) {
                 if index == 0 {
                     continue;
                 }
@@ -208,12 +191,9 @@ fn match_segments(segments: &[Segment], text: &str, values: &mut Vec<String>) ->
 fn system_value(name: &str, created: Date, expiration: Option<Date>) -> Option<String> {
     let last = expiration.unwrap_or(created);
     Some(match name {
-        "lastActiveYear"
-        | "lay"
-        | "lastActiveYear/yyyy"
-        | "lay/yyyy"
-        | "lastActiveYear/4"
-        | "lay/4" => format!("{:04}", last.year()),
+        "lastActiveYear" | "lay" | "lastActiveYear/yyyy" | "lay/yyyy" | "lastActiveYear/4" | "lay/4" => {
+            format!("{:04}", last.year())
+        }
         "lastActiveYear/yy" | "lay/2" | "lastActiveYear/2" | "lay/yy" => {
             format!("{:02}", last.year().rem_euclid(100))
         }
@@ -235,21 +215,11 @@ mod tests {
         let scheme = NamingScheme::parse("naming_scheme", "<APP>-<ENV>-<lay>").unwrap();
         let created = parse_date("2023-06-05").unwrap();
         let expiration = parse_date("2029-09-25");
-        let tags = scheme
-            .match_label("AWS-production-2029", created, expiration)
-            .unwrap();
-        let pairs: Vec<_> = tags
-            .iter()
-            .map(|t| (t.name.as_str(), t.value.as_str()))
-            .collect();
-        assert_eq!(
-            pairs,
-            [("APP", "AWS"), ("ENV", "production"), ("lay", "2029")]
-        );
+        let tags = scheme.match_label("AWS-production-2029", created, expiration).unwrap();
+        let pairs: Vec<_> = tags.iter().map(|t| (t.name.as_str(), t.value.as_str())).collect();
+        assert_eq!(pairs, [("APP", "AWS"), ("ENV", "production"), ("lay", "2029")]);
         assert!(scheme.has_system_placeholder());
-        assert!(scheme
-            .match_label("AWS-production-2030", created, expiration)
-            .is_err());
+        assert!(scheme.match_label("AWS-production-2030", created, expiration).is_err());
         assert!(scheme.match_label("nodash", created, expiration).is_err());
     }
 

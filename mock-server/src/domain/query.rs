@@ -70,11 +70,7 @@ impl Params {
 
     /// A single-valued parameter (the last occurrence wins).
     pub fn one(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// A multi-valued parameter: every occurrence, split on commas, blanks dropped.
@@ -94,12 +90,7 @@ impl Params {
     }
 
     /// A multi-valued enum parameter; an unknown value is a 400 naming the parameter.
-    fn enum_list<T>(
-        &self,
-        name: &str,
-        parse: fn(&str) -> Option<T>,
-        expected: &str,
-    ) -> Result<Vec<T>> {
+    fn enum_list<T>(&self, name: &str, parse: fn(&str) -> Option<T>, expected: &str) -> Result<Vec<T>> {
         self.list(name)
             .iter()
             .map(|v| {
@@ -129,10 +120,7 @@ impl Params {
         match self.one(name) {
             None => Ok(None),
             Some(text) => text.trim().parse::<i64>().map(Some).map_err(|_| {
-                Error::invalid_parameter(
-                    name,
-                    format!("The {name} parameter must be an integer, found '{text}'"),
-                )
+                Error::invalid_parameter(name, format!("The {name} parameter must be an integer, found '{text}'"))
             }),
         }
     }
@@ -179,7 +167,10 @@ impl Params {
                 } else {
                     Err(Error::invalid_parameter(
                         "sort",
-                        format!("The sort parameter accepts {} (optionally prefixed with '-'), found '{item}'", allowed.join(", ")),
+                        format!(
+                            "The sort parameter accepts {} (optionally prefixed with '-'), found '{item}'",
+                            allowed.join(", ")
+                        ),
                     ))
                 }
             })
@@ -198,11 +189,7 @@ fn finish<T>(
     matched.sort_by(|a, b| {
         for key in sort {
             let ordering = value(a, &key.field).cmp(&value(b, &key.field));
-            let ordering = if key.descending {
-                ordering.reverse()
-            } else {
-                ordering
-            };
+            let ordering = if key.descending { ordering.reverse() } else { ordering };
             if ordering != Ordering::Equal {
                 return ordering;
             }
@@ -210,17 +197,8 @@ fn finish<T>(
         id(a).cmp(id(b))
     });
     let total_count = matched.len();
-    let ids = matched
-        .into_iter()
-        .skip(page.offset)
-        .take(page.limit)
-        .map(|r| id(r).to_owned())
-        .collect();
-    Listing {
-        total_count,
-        page,
-        ids,
-    }
+    let ids = matched.into_iter().skip(page.offset).take(page.limit).map(|r| id(r).to_owned()).collect();
+    Listing { total_count, page, ids }
 }
 
 fn text(value: &str) -> SortValue {
@@ -232,15 +210,11 @@ fn timestamp_value(value: super::Timestamp) -> SortValue {
 }
 
 fn date_value(value: Option<Date>) -> SortValue {
-    value
-        .map(|d| SortValue::Number(d.to_julian_day() as i64))
-        .unwrap_or(SortValue::Missing)
+    value.map(|d| SortValue::Number(d.to_julian_day() as i64)).unwrap_or(SortValue::Missing)
 }
 
 fn size_value(size: &str) -> SortValue {
-    size.parse::<i64>()
-        .map(SortValue::Number)
-        .unwrap_or_else(|_| text(size))
+    size.parse::<i64>().map(SortValue::Number).unwrap_or_else(|_| text(size))
 }
 
 /// Adds exact / `_min` / `_max` date predicates for one attribute.
@@ -294,14 +268,10 @@ fn size_range<'p, T: 'p>(
         predicates.push(Box::new(move |_, r| extract(r) == exact));
     }
     if let Some(min) = min {
-        predicates.push(Box::new(move |_, r| {
-            extract(r).parse::<i64>().is_ok_and(|s| s >= min)
-        }));
+        predicates.push(Box::new(move |_, r| extract(r).parse::<i64>().is_ok_and(|s| s >= min)));
     }
     if let Some(max) = max {
-        predicates.push(Box::new(move |_, r| {
-            extract(r).parse::<i64>().is_ok_and(|s| s <= max)
-        }));
+        predicates.push(Box::new(move |_, r| extract(r).parse::<i64>().is_ok_and(|s| s <= max)));
     }
     Ok(())
 }
@@ -372,16 +342,9 @@ impl Instance {
         let reachability: Vec<(String, bool)> = key
             .referenced_keystores
             .iter()
-            .filter_map(|id| {
-                self.keystores
-                    .get(id)
-                    .map(|k| (id.clone(), self.peek_reachable(k)))
-            })
+            .filter_map(|id| self.keystores.get(id).map(|k| (id.clone(), self.peek_reachable(k))))
             .collect();
-        self.derive_status(&key.id, &reachability)
-            .into_iter()
-            .map(|e| e.sync_flag)
-            .collect()
+        self.derive_status(&key.id, &reachability).into_iter().map(|e| e.sync_flag).collect()
     }
 
     /// `key_material_present`: always in the repository; in keystores when any copy exists.
@@ -390,12 +353,7 @@ impl Instance {
             .referenced_keystores
             .iter()
             .filter_map(|id| self.keystores.get(id))
-            .any(|k| {
-                k.simulation
-                    .copies
-                    .get(&key.id)
-                    .is_some_and(|c| c.state != CopyState::PendingDestruction)
-            });
+            .any(|k| k.simulation.copies.get(&key.id).is_some_and(|c| c.state != CopyState::PendingDestruction));
         if in_keystores {
             vec!["repository", "keystores"]
         } else {
@@ -411,27 +369,15 @@ impl Instance {
         if let KeyListScope::Keystore(keystore_id) = scope {
             let keystore_id = keystore_id.to_owned();
             self.keystore(&keystore_id)?;
-            predicates.push(Box::new(move |_, k: &ManagedKey| {
-                k.referenced_keystores.contains(&keystore_id)
-            }));
+            predicates.push(Box::new(move |_, k: &ManagedKey| k.referenced_keystores.contains(&keystore_id)));
             if !params.has("state") {
-                predicates.push(Box::new(|_, k: &ManagedKey| {
-                    matches!(k.state, KeyState::PreActivation | KeyState::Active)
-                }));
+                predicates
+                    .push(Box::new(|_, k: &ManagedKey| matches!(k.state, KeyState::PreActivation | KeyState::Active)));
             }
         }
-        let matched: Vec<&ManagedKey> = self
-            .managed_keys
-            .values()
-            .filter(|k| predicates.iter().all(|p| p(self, k)))
-            .collect();
-        Ok(finish(
-            matched,
-            &sort,
-            managed_key_sort_value,
-            |k| &k.id,
-            page,
-        ))
+        let matched: Vec<&ManagedKey> =
+            self.managed_keys.values().filter(|k| predicates.iter().all(|p| p(self, k))).collect();
+        Ok(finish(matched, &sort, managed_key_sort_value, |k| &k.id, page))
     }
 
     /// ListManagedKeyVersions: one entry per version, newest first by default. Returns version numbers.
@@ -439,23 +385,13 @@ impl Instance {
         let key = self.managed_key(id)?;
         let page = params.page()?;
         let states = params.enum_list("state", KeyState::parse, &KeyState::expected())?;
-        let sort = params.sort(
-            &["version", "-version", "created_at", "updated_at", "state"],
-            "-version",
-        )?;
-        let key_predicates =
-            self.managed_key_predicates_without_state(params, KeyListScope::All)?;
+        let sort = params.sort(&["version", "-version", "created_at", "updated_at", "state"], "-version")?;
+        let key_predicates = self.managed_key_predicates_without_state(params, KeyListScope::All)?;
         let key_matches = key_predicates.iter().all(|p| p(self, key));
         let mut versions: Vec<(u32, KeyState, i64)> = key
             .versions
             .iter()
-            .map(|v| {
-                (
-                    v.version,
-                    v.state.unwrap_or(key.state),
-                    v.created_at.unix_seconds(),
-                )
-            })
+            .map(|v| (v.version, v.state.unwrap_or(key.state), v.created_at.unix_seconds()))
             .filter(|(_, state, _)| key_matches && (states.is_empty() || states.contains(state)))
             .collect();
         versions.sort_by(|a, b| {
@@ -465,11 +401,7 @@ impl Instance {
                     "created_at" | "updated_at" => a.2.cmp(&b.2),
                     _ => a.0.cmp(&b.0),
                 };
-                let ordering = if criterion.descending {
-                    ordering.reverse()
-                } else {
-                    ordering
-                };
+                let ordering = if criterion.descending { ordering.reverse() } else { ordering };
                 if ordering != Ordering::Equal {
                     return ordering;
                 }
@@ -477,12 +409,7 @@ impl Instance {
             a.0.cmp(&b.0)
         });
         let total = versions.len();
-        let numbers = versions
-            .into_iter()
-            .skip(page.offset)
-            .take(page.limit)
-            .map(|v| v.0)
-            .collect();
+        let numbers = versions.into_iter().skip(page.offset).take(page.limit).map(|v| v.0).collect();
         Ok((total, page, numbers))
     }
 
@@ -510,15 +437,9 @@ impl Instance {
             if !vault_ids.is_empty() {
                 predicates.push(Box::new(move |_, k| vault_ids.contains(&k.vault_id)));
             }
-            let systems = params.enum_list(
-                "managing_systems",
-                ManagingSystem::parse,
-                &ManagingSystem::expected(),
-            )?;
+            let systems = params.enum_list("managing_systems", ManagingSystem::parse, &ManagingSystem::expected())?;
             if !systems.is_empty() {
-                predicates.push(Box::new(move |_, k| {
-                    k.managing_systems.iter().any(|s| systems.contains(s))
-                }));
+                predicates.push(Box::new(move |_, k| k.managing_systems.iter().any(|s| systems.contains(s))));
             }
         }
         let algorithms = params.enum_list("algorithm", Algorithm::parse, &Algorithm::expected())?;
@@ -528,82 +449,32 @@ impl Instance {
         if let Some(label) = params.one("label") {
             predicates.push(Box::new(move |_, k| k.label.starts_with(label)));
         }
-        date_range(
-            params,
-            "activation_date",
-            |k: &ManagedKey| k.activation_date,
-            &mut predicates,
-        )?;
-        let deactivation = [
-            "deactivation_date",
-            "deactivation_date_min",
-            "deactivation_date_max",
-        ]
-        .iter()
-        .any(|n| params.has(n));
-        let expiration = [
-            "expiration_date",
-            "expiration_date_min",
-            "expiration_date_max",
-        ]
-        .iter()
-        .any(|n| params.has(n));
+        date_range(params, "activation_date", |k: &ManagedKey| k.activation_date, &mut predicates)?;
+        let deactivation =
+            ["deactivation_date", "deactivation_date_min", "deactivation_date_max"].iter().any(|n| params.has(n));
+        let expiration =
+            ["expiration_date", "expiration_date_min", "expiration_date_max"].iter().any(|n| params.has(n));
         if deactivation && expiration {
             return Err(Error::invalid_parameter(
                 "deactivation_date",
                 "The deactivation_date parameters cannot be combined with the expiration_date parameters (they filter the same attribute)",
             ));
         }
-        date_range(
-            params,
-            "deactivation_date",
-            |k: &ManagedKey| k.expiration_date,
-            &mut predicates,
-        )?;
-        date_range(
-            params,
-            "expiration_date",
-            |k: &ManagedKey| k.expiration_date,
-            &mut predicates,
-        )?;
-        date_range(
-            params,
-            "created_at",
-            created_date::<ManagedKey>,
-            &mut predicates,
-        )?;
-        date_range(
-            params,
-            "updated_at",
-            updated_date::<ManagedKey>,
-            &mut predicates,
-        )?;
+        date_range(params, "deactivation_date", |k: &ManagedKey| k.expiration_date, &mut predicates)?;
+        date_range(params, "expiration_date", |k: &ManagedKey| k.expiration_date, &mut predicates)?;
+        date_range(params, "created_at", created_date::<ManagedKey>, &mut predicates)?;
+        date_range(params, "updated_at", updated_date::<ManagedKey>, &mut predicates)?;
         if let Some(min) = params.date("rotated_at_min")? {
-            predicates.push(Box::new(move |_, k| {
-                k.rotated_at.is_some_and(|r| r.date() >= min)
-            }));
+            predicates.push(Box::new(move |_, k| k.rotated_at.is_some_and(|r| r.date() >= min)));
         }
         if let Some(max) = params.date("rotated_at_max")? {
-            predicates.push(Box::new(move |_, k| {
-                k.rotated_at.is_some_and(|r| r.date() <= max)
-            }));
+            predicates.push(Box::new(move |_, k| k.rotated_at.is_some_and(|r| r.date() <= max)));
         }
-        size_range(
-            params,
-            "size",
-            |k: &ManagedKey| k.size.as_str(),
-            &mut predicates,
-        )?;
-        let referenced_types = params.enum_list(
-            "referenced_keystores[].type",
-            KeystoreType::parse,
-            &KeystoreType::expected(),
-        )?;
-        let instance_types = params.enum_list(
-            "instances[].keystore.type",
-            KeystoreType::parse,
-            &KeystoreType::expected(),
-        )?;
+        size_range(params, "size", |k: &ManagedKey| k.size.as_str(), &mut predicates)?;
+        let referenced_types =
+            params.enum_list("referenced_keystores[].type", KeystoreType::parse, &KeystoreType::expected())?;
+        let instance_types =
+            params.enum_list("instances[].keystore.type", KeystoreType::parse, &KeystoreType::expected())?;
         if !referenced_types.is_empty() && !instance_types.is_empty() {
             return Err(Error::invalid_parameter(
                 "referenced_keystores[].type",
@@ -629,28 +500,19 @@ impl Instance {
         }
         if !instance_types.is_empty() {
             predicates.push(Box::new(move |_, k| {
-                k.instances
-                    .iter()
-                    .any(|i| instance_types.contains(&i.keystore.keystore_type))
+                k.instances.iter().any(|i| instance_types.contains(&i.keystore.keystore_type))
             }));
         }
         if let Some(prefix) = params.one("template.name") {
             predicates.push(Box::new(move |instance, k| {
-                instance
-                    .templates
-                    .get(&k.template_id)
-                    .is_some_and(|t| t.name.starts_with(prefix))
+                instance.templates.get(&k.template_id).is_some_and(|t| t.name.starts_with(prefix))
             }));
         }
         let template_ids = params.list("template.id");
         if !template_ids.is_empty() {
             predicates.push(Box::new(move |_, k| template_ids.contains(&k.template_id)));
         }
-        let template_types = params.enum_list(
-            "template.type[]",
-            TemplateType::parse,
-            &TemplateType::expected(),
-        )?;
+        let template_types = params.enum_list("template.type[]", TemplateType::parse, &TemplateType::expected())?;
         if !template_types.is_empty() {
             predicates.push(Box::new(move |instance, k| {
                 instance
@@ -659,29 +521,22 @@ impl Instance {
                     .is_some_and(|t| t.types.iter().any(|ty| template_types.contains(ty)))
             }));
         }
-        let flags = params.enum_list(
-            "status_in_keystores[].keystore_sync_flag",
-            SyncFlag::parse,
-            &SyncFlag::expected(),
-        )?;
+        let flags =
+            params.enum_list("status_in_keystores[].keystore_sync_flag", SyncFlag::parse, &SyncFlag::expected())?;
         if !flags.is_empty() {
-            predicates.push(Box::new(move |instance, k| {
-                instance
-                    .peek_sync_flags(k)
-                    .iter()
-                    .any(|f| flags.contains(f))
-            }));
+            predicates.push(Box::new(move |instance, k| instance.peek_sync_flags(k).iter().any(|f| flags.contains(f))));
         }
         if let Some(alignment) = params.one("template.alignment_status") {
             let wanted = AlignmentStatus::parse(alignment).ok_or_else(|| {
                 Error::invalid_parameter(
                     "template.alignment_status",
-                    format!("The template.alignment_status parameter must be one of {}, found '{alignment}'", AlignmentStatus::expected()),
+                    format!(
+                        "The template.alignment_status parameter must be one of {}, found '{alignment}'",
+                        AlignmentStatus::expected()
+                    ),
                 )
             })?;
-            predicates.push(Box::new(move |instance, k| {
-                instance.alignment_status(k) == wanted
-            }));
+            predicates.push(Box::new(move |instance, k| instance.alignment_status(k) == wanted));
         }
         let material = params.list("key_material_present");
         for value in &material {
@@ -704,9 +559,7 @@ impl Instance {
     /// Whether a key matches its template's current version.
     pub fn alignment_status(&self, key: &ManagedKey) -> AlignmentStatus {
         match self.templates.get(&key.template_id) {
-            Some(template) if template.version != key.template_version => {
-                AlignmentStatus::Unaligned
-            }
+            Some(template) if template.version != key.template_version => AlignmentStatus::Unaligned,
             _ => AlignmentStatus::Aligned,
         }
     }
@@ -715,17 +568,7 @@ impl Instance {
     pub fn list_templates(&self, params: &Params) -> Result<Listing> {
         let page = params.page()?;
         let sort = params.sort(
-            &[
-                "name",
-                "created_at",
-                "updated_at",
-                "vault.id",
-                "version",
-                "state",
-                "key.algorithm",
-                "key.size",
-                "id",
-            ],
+            &["name", "created_at", "updated_at", "vault.id", "version", "state", "key.algorithm", "key.size", "id"],
             "-updated_at",
         )?;
         let mut predicates: Vec<Predicate<'_, Template>> = Vec::new();
@@ -733,82 +576,42 @@ impl Instance {
             predicates.push(Box::new(move |_, t| t.name.starts_with(prefix)));
         }
         if let Some(fragment) = params.one("naming_scheme") {
-            predicates.push(Box::new(move |_, t| {
-                t.naming_scheme
-                    .as_deref()
-                    .is_some_and(|s| s.contains(fragment))
-            }));
+            predicates.push(Box::new(move |_, t| t.naming_scheme.as_deref().is_some_and(|s| s.contains(fragment))));
         }
         let vault_ids = params.list("vault.id");
         if !vault_ids.is_empty() {
             predicates.push(Box::new(move |_, t| vault_ids.contains(&t.vault_id)));
         }
-        let algorithms =
-            params.enum_list("key.algorithm", Algorithm::parse, &Algorithm::expected())?;
+        let algorithms = params.enum_list("key.algorithm", Algorithm::parse, &Algorithm::expected())?;
         if !algorithms.is_empty() {
             predicates.push(Box::new(move |_, t| algorithms.contains(&t.key.algorithm)));
         }
-        size_range(
-            params,
-            "key.size",
-            |t: &Template| t.key.size.as_str(),
-            &mut predicates,
-        )?;
-        let keystore_types = params.enum_list(
-            "keystores[].type",
-            KeystoreType::parse,
-            &KeystoreType::expected(),
-        )?;
+        size_range(params, "key.size", |t: &Template| t.key.size.as_str(), &mut predicates)?;
+        let keystore_types = params.enum_list("keystores[].type", KeystoreType::parse, &KeystoreType::expected())?;
         if !keystore_types.is_empty() {
-            predicates.push(Box::new(move |_, t| {
-                t.keystores
-                    .iter()
-                    .any(|k| keystore_types.contains(&k.keystore_type))
-            }));
+            predicates
+                .push(Box::new(move |_, t| t.keystores.iter().any(|k| keystore_types.contains(&k.keystore_type))));
         }
         let groups = params.list("keystores[].group");
         if !groups.is_empty() {
-            predicates.push(Box::new(move |_, t| {
-                t.keystores.iter().any(|k| groups.contains(&k.group))
-            }));
+            predicates.push(Box::new(move |_, t| t.keystores.iter().any(|k| groups.contains(&k.group))));
         }
-        date_range(
-            params,
-            "created_at",
-            created_date::<Template>,
-            &mut predicates,
-        )?;
-        date_range(
-            params,
-            "updated_at",
-            updated_date::<Template>,
-            &mut predicates,
-        )?;
+        date_range(params, "created_at", created_date::<Template>, &mut predicates)?;
+        date_range(params, "updated_at", updated_date::<Template>, &mut predicates)?;
         let types = params.enum_list("type[]", TemplateType::parse, &TemplateType::expected())?;
         if !types.is_empty() {
-            predicates.push(Box::new(move |_, t| {
-                t.types.iter().any(|ty| types.contains(ty))
-            }));
+            predicates.push(Box::new(move |_, t| t.types.iter().any(|ty| types.contains(ty))));
         }
         let states = params.enum_list("state", TemplateState::parse, &TemplateState::expected())?;
         if !states.is_empty() {
             predicates.push(Box::new(move |_, t| states.contains(&t.state)));
         }
-        let systems = params.enum_list(
-            "managing_systems",
-            ManagingSystem::parse,
-            &ManagingSystem::expected(),
-        )?;
+        let systems = params.enum_list("managing_systems", ManagingSystem::parse, &ManagingSystem::expected())?;
         if !systems.is_empty() {
-            predicates.push(Box::new(move |_, t| {
-                t.managing_systems.iter().any(|s| systems.contains(s))
-            }));
+            predicates.push(Box::new(move |_, t| t.managing_systems.iter().any(|s| systems.contains(s))));
         }
-        let matched: Vec<&Template> = self
-            .templates
-            .values()
-            .filter(|t| predicates.iter().all(|p| p(self, t)))
-            .collect();
+        let matched: Vec<&Template> =
+            self.templates.values().filter(|t| predicates.iter().all(|p| p(self, t))).collect();
         Ok(finish(
             matched,
             &sort,
@@ -831,10 +634,7 @@ impl Instance {
     /// ListKeystores.
     pub fn list_keystores(&self, params: &Params) -> Result<Listing> {
         let page = params.page()?;
-        let sort = params.sort(
-            &["name", "created_at", "updated_at", "vault.id", "type", "id"],
-            "-updated_at",
-        )?;
+        let sort = params.sort(&["name", "created_at", "updated_at", "vault.id", "type", "id"], "-updated_at")?;
         let mut predicates: Vec<Predicate<'_, Keystore>> = Vec::new();
         let types = params.enum_list("type", KeystoreType::parse, &KeystoreType::expected())?;
         if !types.is_empty() {
@@ -847,19 +647,14 @@ impl Instance {
             predicates.push(Box::new(move |_, k| k.description.contains(fragment)));
         }
         if params.has("group") && params.has("groups[]") {
-            return Err(Error::invalid_parameter(
-                "group",
-                "The group parameter cannot be combined with groups[]",
-            ));
+            return Err(Error::invalid_parameter("group", "The group parameter cannot be combined with groups[]"));
         }
         let mut groups = params.list("groups[]");
         if let Some(group) = params.one("group") {
             groups.push(group.to_owned());
         }
         if !groups.is_empty() {
-            predicates.push(Box::new(move |_, k| {
-                k.groups.iter().any(|g| groups.contains(g))
-            }));
+            predicates.push(Box::new(move |_, k| k.groups.iter().any(|g| groups.contains(g))));
         }
         let vault_ids = params.list("vault.id");
         if !vault_ids.is_empty() {
@@ -869,21 +664,12 @@ impl Instance {
         if !locations.is_empty() {
             predicates.push(Box::new(move |_, k| locations.contains(&k.location)));
         }
-        let health = params.enum_list(
-            "status.health_status",
-            HealthStatus::parse,
-            &HealthStatus::expected(),
-        )?;
+        let health = params.enum_list("status.health_status", HealthStatus::parse, &HealthStatus::expected())?;
         if !health.is_empty() {
-            predicates.push(Box::new(move |instance, k| {
-                health.contains(&instance.peek_health(k))
-            }));
+            predicates.push(Box::new(move |instance, k| health.contains(&instance.peek_health(k))));
         }
-        let matched: Vec<&Keystore> = self
-            .keystores
-            .values()
-            .filter(|k| predicates.iter().all(|p| p(self, k)))
-            .collect();
+        let matched: Vec<&Keystore> =
+            self.keystores.values().filter(|k| predicates.iter().all(|p| p(self, k))).collect();
         Ok(finish(
             matched,
             &sort,
@@ -967,11 +753,7 @@ impl Instance {
                     "type" => a.resource_type.cmp(&b.resource_type),
                     _ => a.name.cmp(&b.name),
                 };
-                let ordering = if criterion.descending {
-                    ordering.reverse()
-                } else {
-                    ordering
-                };
+                let ordering = if criterion.descending { ordering.reverse() } else { ordering };
                 if ordering != Ordering::Equal {
                     return ordering;
                 }
@@ -979,12 +761,7 @@ impl Instance {
             a.id.cmp(&b.id)
         });
         let total = matched.len();
-        let indexes = matched
-            .into_iter()
-            .skip(page.offset)
-            .take(page.limit)
-            .map(|(i, _)| i)
-            .collect();
+        let indexes = matched.into_iter().skip(page.offset).take(page.limit).map(|(i, _)| i).collect();
         Ok((total, page, indexes))
     }
 }
@@ -998,10 +775,7 @@ fn managed_key_sort_value(key: &ManagedKey, field: &str) -> SortValue {
         "deactivation_date" | "expiration_date" => date_value(key.expiration_date),
         "created_at" => timestamp_value(key.created_at),
         "updated_at" => timestamp_value(key.updated_at),
-        "rotated_at" => key
-            .rotated_at
-            .map(timestamp_value)
-            .unwrap_or(SortValue::Missing),
+        "rotated_at" => key.rotated_at.map(timestamp_value).unwrap_or(SortValue::Missing),
         "size" => size_value(&key.size),
         "vault.id" => text(&key.vault_id),
         _ => text(&key.id),

@@ -78,11 +78,7 @@ impl Instance {
                 keystore.simulation.last_heartbeat = Some(now);
             }
         }
-        reachable
-            && !self
-                .keystores
-                .get(keystore_id)
-                .is_some_and(|k| k.simulation.configuration_error)
+        reachable && !self.keystores.get(keystore_id).is_some_and(|k| k.simulation.configuration_error)
     }
 
     /// The copy every keystore should hold for this key's state.
@@ -91,9 +87,7 @@ impl Instance {
             KeyState::PreActivation => ExpectedCopy::Absent,
             KeyState::Active => ExpectedCopy::Active,
             KeyState::Deactivated | KeyState::Compromised => ExpectedCopy::Inactive,
-            KeyState::Destroyed | KeyState::DestroyedCompromised
-                if self.settings.pending_destruction =>
-            {
+            KeyState::Destroyed | KeyState::DestroyedCompromised if self.settings.pending_destruction => {
                 ExpectedCopy::PendingDestruction
             }
             KeyState::Destroyed | KeyState::DestroyedCompromised => ExpectedCopy::Absent,
@@ -103,11 +97,7 @@ impl Instance {
     /// Pushes the key's state to every referenced keystore that answers; the others keep their old copy.
     /// Returns the ids of the keystores that could not be reached.
     pub fn propagate_key(&mut self, key_id: &str) -> Vec<String> {
-        let Some(referenced) = self
-            .managed_keys
-            .get(key_id)
-            .map(|k| k.referenced_keystores.clone())
-        else {
+        let Some(referenced) = self.managed_keys.get(key_id).map(|k| k.referenced_keystores.clone()) else {
             return Vec::new();
         };
         let mut failed = Vec::new();
@@ -178,14 +168,9 @@ impl Instance {
     /// Completes pending destructions whose time has come (the copies disappear).
     pub fn settle_pending_destructions(&mut self) {
         let now = self.clock.now();
-        for keystore in self
-            .keystores
-            .values_mut()
-            .chain(self.removed_keystores.values_mut())
-        {
+        for keystore in self.keystores.values_mut().chain(self.removed_keystores.values_mut()) {
             keystore.simulation.copies.retain(|_, copy| {
-                !(copy.state == CopyState::PendingDestruction
-                    && copy.destruction_at.is_some_and(|at| at <= now))
+                !(copy.state == CopyState::PendingDestruction && copy.destruction_at.is_some_and(|at| at <= now))
             });
         }
     }
@@ -198,10 +183,8 @@ impl Instance {
             return Vec::new();
         };
         let referenced = key.referenced_keystores.clone();
-        let reachability: Vec<(String, bool)> = referenced
-            .into_iter()
-            .map(|id| (id.clone(), self.probe_keystore(&id)))
-            .collect();
+        let reachability: Vec<(String, bool)> =
+            referenced.into_iter().map(|id| (id.clone(), self.probe_keystore(&id))).collect();
         self.derive_status(key_id, &reachability)
     }
 
@@ -213,14 +196,10 @@ impl Instance {
             return Vec::new();
         };
         let referenced = key.referenced_keystores.clone();
-        let reachability: Vec<(String, bool)> = referenced
-            .into_iter()
-            .map(|id| (id.clone(), self.probe_keystore(&id)))
-            .collect();
+        let reachability: Vec<(String, bool)> =
+            referenced.into_iter().map(|id| (id.clone(), self.probe_keystore(&id))).collect();
         for entry in self.derive_status(key_id, &reachability) {
-            if entry.sync_flag == SyncFlag::OutOfSync
-                && self.keystores.contains_key(&entry.keystore_id)
-            {
+            if entry.sync_flag == SyncFlag::OutOfSync && self.keystores.contains_key(&entry.keystore_id) {
                 self.apply_expected_copy(key_id, &entry.keystore_id);
             }
         }
@@ -243,23 +222,11 @@ impl Instance {
             let Some(keystore) = self.keystores.get(keystore_id) else {
                 continue;
             };
-            entries.push(derive_entry(
-                key,
-                keystore,
-                *reachable,
-                still_pending_somewhere,
-                false,
-            ));
+            entries.push(derive_entry(key, keystore, *reachable, still_pending_somewhere, false));
         }
         for keystore_id in &key.removed_keystores {
             if let Some(keystore) = self.removed_keystores.get(keystore_id) {
-                entries.push(derive_entry(
-                    key,
-                    keystore,
-                    true,
-                    still_pending_somewhere,
-                    true,
-                ));
+                entries.push(derive_entry(key, keystore, true, still_pending_somewhere, true));
             }
         }
         entries
@@ -281,10 +248,7 @@ pub fn derive_entry(
     let instance_id = key
         .instances
         .iter()
-        .find(|i| {
-            i.keystore.keystore_type == keystore.keystore_type
-                && keystore.groups.contains(&i.keystore.group)
-        })
+        .find(|i| i.keystore.keystore_type == keystore.keystore_type && keystore.groups.contains(&i.keystore.group))
         .or(key.instances.first())
         .map(|i| i.id.clone());
     let mut entry = StatusEntry {
@@ -299,10 +263,8 @@ pub fn derive_entry(
         destruction_at: copy.and_then(|c| c.destruction_at),
     };
     if copy.is_some_and(|c| c.state == CopyState::PendingDestruction) {
-        entry.destruction_policy_duration = Some(format!(
-            "PT{}H",
-            pending_destruction_seconds(keystore.keystore_type) / 3600
-        ));
+        entry.destruction_policy_duration =
+            Some(format!("PT{}H", pending_destruction_seconds(keystore.keystore_type) / 3600));
     }
     let present_status = |copy: &KeyCopy| match copy.state {
         CopyState::Active => S::Active,
@@ -312,11 +274,7 @@ pub fn derive_entry(
     if removed {
         let active = copy.is_some_and(|c| c.state == CopyState::Active);
         (entry.status, entry.sync_flag, entry.detail) = if active {
-            (
-                S::Active,
-                F::OutOfSync,
-                D::TargetKeystoreRemovedByUserContainsAnActiveKey,
-            )
+            (S::Active, F::OutOfSync, D::TargetKeystoreRemovedByUserContainsAnActiveKey)
         } else {
             (S::NotPresent, F::OutOfSync, D::TargetKeystoreRemovedByUser)
         };
@@ -324,19 +282,15 @@ pub fn derive_entry(
     }
     if !reachable {
         let message = if keystore.simulation.configuration_error {
-            format!("The keystore '{}' rejected the connection data; check its credentials and configuration.", keystore.name)
-        } else {
             format!(
-                "The keystore '{}' could not be reached. Try again later.",
+                "The keystore '{}' rejected the connection data; check its credentials and configuration.",
                 keystore.name
             )
+        } else {
+            format!("The keystore '{}' could not be reached. Try again later.", keystore.name)
         };
         (entry.status, entry.sync_flag, entry.detail) = (S::Error, F::Error, D::ConnectionError);
-        entry.error = Some(KeystoreFailure {
-            status_code: 503,
-            code: "keystore_connection_error",
-            message,
-        });
+        entry.error = Some(KeystoreFailure { status_code: 503, code: "keystore_connection_error", message });
         return entry;
     }
     let state = match key.state {
@@ -345,14 +299,10 @@ pub fn derive_entry(
         other => other,
     };
     (entry.status, entry.sync_flag, entry.detail) = match (state, copy) {
-        (KeyState::PreActivation, None) => {
-            (S::NotPresent, F::Ok, D::PreActiveKeyIsNotPresentInKeystore)
+        (KeyState::PreActivation, None) => (S::NotPresent, F::Ok, D::PreActiveKeyIsNotPresentInKeystore),
+        (KeyState::PreActivation, Some(copy)) => {
+            (present_status(copy), F::OutOfSync, D::PreActiveKeyIsPresentInKeystore)
         }
-        (KeyState::PreActivation, Some(copy)) => (
-            present_status(copy),
-            F::OutOfSync,
-            D::PreActiveKeyIsPresentInKeystore,
-        ),
         (KeyState::Active, Some(copy))
             if copy.state == CopyState::Active && copy.material == key.current_material() =>
         {
@@ -361,52 +311,22 @@ pub fn derive_entry(
         (KeyState::Active, Some(copy)) if copy.state == CopyState::Active => {
             (S::WrongKey, F::OutOfSync, D::ActiveKeyIsNotActiveInKeystore)
         }
-        (KeyState::Active, Some(copy)) => (
-            present_status(copy),
-            F::OutOfSync,
-            D::ActiveKeyIsNotActiveInKeystore,
-        ),
-        (KeyState::Active, None) => (
-            S::NotPresent,
-            F::OutOfSync,
-            D::ActiveKeyIsNotActiveInKeystore,
-        ),
-        (KeyState::Deactivated, None) => (
-            S::NotPresent,
-            F::Ok,
-            D::DeactivatedKeyIsDeactivatedInKeystore,
-        ),
-        (KeyState::Deactivated, Some(copy)) if copy.state == CopyState::Active => (
-            S::Active,
-            F::OutOfSync,
-            D::DeactivatedKeyIsNotDeactivatedInKeystore,
-        ),
-        (KeyState::Deactivated, Some(copy)) => (
-            present_status(copy),
-            F::Ok,
-            D::DeactivatedKeyIsDeactivatedInKeystore,
-        ),
-        (KeyState::Destroyed, Some(copy)) if copy.state == CopyState::PendingDestruction => (
-            S::PendingDestruction,
-            F::Ok,
-            D::DestroyedPendingKeyIsPendingDestructionInKeystore,
-        ),
-        (KeyState::Destroyed, Some(copy)) => (
-            present_status(copy),
-            F::OutOfSync,
-            D::DestroyedKeyIsPresentInKeystore,
-        ),
-        (KeyState::Destroyed, None) if pending_elsewhere => (
-            S::NotPresent,
-            F::Ok,
-            D::DestroyedPendingKeyIsNotPresentInKeystore,
-        ),
-        (KeyState::Destroyed, None) => {
-            (S::NotPresent, F::Ok, D::DestroyedKeyIsNotPresentInKeystore)
+        (KeyState::Active, Some(copy)) => (present_status(copy), F::OutOfSync, D::ActiveKeyIsNotActiveInKeystore),
+        (KeyState::Active, None) => (S::NotPresent, F::OutOfSync, D::ActiveKeyIsNotActiveInKeystore),
+        (KeyState::Deactivated, None) => (S::NotPresent, F::Ok, D::DeactivatedKeyIsDeactivatedInKeystore),
+        (KeyState::Deactivated, Some(copy)) if copy.state == CopyState::Active => {
+            (S::Active, F::OutOfSync, D::DeactivatedKeyIsNotDeactivatedInKeystore)
         }
-        (KeyState::Compromised | KeyState::DestroyedCompromised, _) => {
-            (S::Unknown, F::VerifyingSync, D::Unknown)
+        (KeyState::Deactivated, Some(copy)) => (present_status(copy), F::Ok, D::DeactivatedKeyIsDeactivatedInKeystore),
+        (KeyState::Destroyed, Some(copy)) if copy.state == CopyState::PendingDestruction => {
+            (S::PendingDestruction, F::Ok, D::DestroyedPendingKeyIsPendingDestructionInKeystore)
         }
+        (KeyState::Destroyed, Some(copy)) => (present_status(copy), F::OutOfSync, D::DestroyedKeyIsPresentInKeystore),
+        (KeyState::Destroyed, None) if pending_elsewhere => {
+            (S::NotPresent, F::Ok, D::DestroyedPendingKeyIsNotPresentInKeystore)
+        }
+        (KeyState::Destroyed, None) => (S::NotPresent, F::Ok, D::DestroyedKeyIsNotPresentInKeystore),
+        (KeyState::Compromised | KeyState::DestroyedCompromised, _) => (S::Unknown, F::VerifyingSync, D::Unknown),
     };
     entry
 }
@@ -416,39 +336,23 @@ fn native_key_id(keystore: &Keystore, label: &str, version: u32, rng: &mut super
     let native_uuid = rng.uuid();
     match keystore.keystore_type {
         KeystoreType::AwsKms => {
-            let region = keystore
-                .connection
-                .aws_region
-                .as_deref()
-                .unwrap_or("us_east_1")
-                .replace('_', "-");
+            let region = keystore.connection.aws_region.as_deref().unwrap_or("us_east_1").replace('_', "-");
             format!("arn:aws:kms:{region}:000000000000:key/{native_uuid}")
         }
         KeystoreType::AzureKeyVault => {
-            let vault = keystore
-                .connection
-                .azure_service_name
-                .as_deref()
-                .unwrap_or("vault");
-            format!(
-                "https://{vault}.vault.azure.net/keys/{label}/{}",
-                native_uuid.replace('-', "")
-            )
+            let vault = keystore.connection.azure_service_name.as_deref().unwrap_or("vault");
+            format!("https://{vault}.vault.azure.net/keys/{label}/{}", native_uuid.replace('-', ""))
         }
         KeystoreType::GoogleKms => {
             format!(
-            "projects/{}/locations/{}/keyRings/{}/cryptoKeys/{label}/cryptoKeyVersions/{version}",
-            keystore.connection.google_project_id.as_deref().unwrap_or("project"),
-            keystore.connection.google_location.as_deref().unwrap_or("global"),
-            keystore.connection.google_key_ring.as_deref().unwrap_or("ring"),
-        )
+                "projects/{}/locations/{}/keyRings/{}/cryptoKeys/{label}/cryptoKeyVersions/{version}",
+                keystore.connection.google_project_id.as_deref().unwrap_or("project"),
+                keystore.connection.google_location.as_deref().unwrap_or("global"),
+                keystore.connection.google_key_ring.as_deref().unwrap_or("ring"),
+            )
         }
         KeystoreType::IbmCloudKms => {
-            let instance = keystore
-                .connection
-                .ibm_instance_id
-                .as_deref()
-                .unwrap_or("instance");
+            let instance = keystore.connection.ibm_instance_id.as_deref().unwrap_or("instance");
             format!("{instance}/{native_uuid}")
         }
         KeystoreType::Cca => format!("{label}.{version}"),

@@ -58,25 +58,9 @@ pub struct TemplateKeystoreInput {
 }
 
 const PROTECTION_LEVELS: &[&str] = &["hsm", "software"];
-const GOOGLE_PURPOSES: &[&str] = &[
-    "encrypt_decrypt",
-    "asymmetric_decrypt",
-    "asymmetric_sign",
-    "mac",
-];
-const AZURE_OPERATIONS: &[&str] = &[
-    "decrypt",
-    "encrypt",
-    "sign",
-    "unwrap_key",
-    "verify",
-    "wrap_key",
-];
-const CCA_USAGE: &[&str] = &[
-    "key_management_only",
-    "signature_and_key_management",
-    "signature_only",
-];
+const GOOGLE_PURPOSES: &[&str] = &["encrypt_decrypt", "asymmetric_decrypt", "asymmetric_sign", "mac"];
+const AZURE_OPERATIONS: &[&str] = &["decrypt", "encrypt", "sign", "unwrap_key", "verify", "wrap_key"];
+const CCA_USAGE: &[&str] = &["key_management_only", "signature_and_key_management", "signature_only"];
 const CCA_KEY_TYPES: &[&str] = &["cipher", "data", "exporter", "importer"];
 const GOOGLE_ALGORITHMS: &[&str] = &[
     "ec_sign_p256_sha256",
@@ -107,17 +91,12 @@ const GOOGLE_ALGORITHMS: &[&str] = &[
 impl Instance {
     /// CreateKeyTemplate.
     pub fn create_template(&mut self, input: TemplateInput) -> Result<&Template> {
-        let vault_id = input
-            .vault
-            .as_ref()
-            .ok_or_else(|| Error::missing_field("vault"))?;
+        let vault_id = input.vault.as_ref().ok_or_else(|| Error::missing_field("vault"))?;
         let vault_id = validate::required("vault.id", &vault_id.id)?.to_owned();
         let name = validate::required("name", &input.name)?.to_owned();
         validate::template_name("name", &name)?;
         let key_input = input.key.ok_or_else(|| Error::missing_field("key"))?;
-        let keystores_input = input
-            .keystores
-            .ok_or_else(|| Error::missing_field("keystores"))?;
+        let keystores_input = input.keystores.ok_or_else(|| Error::missing_field("keystores"))?;
         let key = key_properties(key_input)?;
         let keystores = template_keystores(keystores_input)?;
         if let Some(description) = &input.description {
@@ -136,10 +115,7 @@ impl Instance {
             version: 0,
             name,
             naming_scheme: input.naming_scheme,
-            types: input
-                .types
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| vec![TemplateType::UserDefined]),
+            types: input.types.filter(|t| !t.is_empty()).unwrap_or_else(|| vec![TemplateType::UserDefined]),
             state: input.state.unwrap_or(TemplateState::Unarchived),
             key,
             description: input.description.unwrap_or_default(),
@@ -155,24 +131,12 @@ impl Instance {
 
     /// UpdateKeyTemplate: bumps `version`; refused on archived templates. Algorithm, naming scheme and
     /// keystore type cannot change.
-    pub fn update_template(
-        &mut self,
-        id: &str,
-        if_match: Option<&str>,
-        input: TemplateInput,
-    ) -> Result<&Template> {
+    pub fn update_template(&mut self, id: &str, if_match: Option<&str>, input: TemplateInput) -> Result<&Template> {
         let current = self.template(id)?.clone();
-        check_if_match(
-            if_match,
-            current.updated_at,
-            self.settings.if_match_wildcard,
-        )?;
+        check_if_match(if_match, current.updated_at, self.settings.if_match_wildcard)?;
         if current.state == TemplateState::Archived {
             return Err(Error::InvalidState {
-                message: format!(
-                    "The key template '{}' is archived; unarchive it before editing",
-                    current.name
-                ),
+                message: format!("The key template '{}' is archived; unarchive it before editing", current.name),
             });
         }
         let mut updated = current.clone();
@@ -215,10 +179,7 @@ impl Instance {
             if entries.len() != 1 {
                 return Err(Error::invalid_field(
                     "keystores",
-                    format!(
-                        "The keystores field must hold exactly 1 item, found {}",
-                        entries.len()
-                    ),
+                    format!("The keystores field must hold exactly 1 item, found {}", entries.len()),
                 ));
             }
             for (index, entry) in entries.into_iter().enumerate() {
@@ -227,10 +188,7 @@ impl Instance {
                     .keystores
                     .get_mut(index)
                     .ok_or_else(|| Error::invalid_field(&path, "No such keystores entry"))?;
-                if entry
-                    .keystore_type
-                    .is_some_and(|t| t != target.keystore_type)
-                {
+                if entry.keystore_type.is_some_and(|t| t != target.keystore_type) {
                     return Err(Error::invalid_field(
                         format!("{path}.type"),
                         "The keystore type of a key template cannot be changed",
@@ -248,18 +206,12 @@ impl Instance {
             }
         }
         if input.naming_scheme.is_some() && input.naming_scheme != current.naming_scheme {
-            return Err(Error::invalid_field(
-                "naming_scheme",
-                "The naming scheme of a key template cannot be changed",
-            ));
+            return Err(Error::invalid_field("naming_scheme", "The naming scheme of a key template cannot be changed"));
         }
         updated.version = current.version.saturating_add(1);
         updated.updated_at = self.clock.stamp();
         updated.updated_by = self.settings.actor.clone();
-        let slot = self
-            .templates
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::Template, id))?;
+        let slot = self.templates.get_mut(id).ok_or_else(|| Error::not_found(ResourceKind::Template, id))?;
         *slot = updated;
         Ok(slot)
     }
@@ -277,25 +229,15 @@ impl Instance {
     /// ExposeKeyTemplate: a shadow template becomes a visible user-defined one.
     pub fn expose_template(&mut self, id: &str, if_match: Option<&str>) -> Result<&Template> {
         let template = self.template(id)?;
-        check_if_match(
-            if_match,
-            template.updated_at,
-            self.settings.if_match_wildcard,
-        )?;
+        check_if_match(if_match, template.updated_at, self.settings.if_match_wildcard)?;
         if !template.types.contains(&TemplateType::Shadow) {
             return Err(Error::InvalidState {
-                message: format!(
-                    "The key template '{}' is not a shadow template and cannot be exposed",
-                    template.name
-                ),
+                message: format!("The key template '{}' is not a shadow template and cannot be exposed", template.name),
             });
         }
         let now = self.clock.stamp();
         let actor = self.settings.actor.clone();
-        let template = self
-            .templates
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::Template, id))?;
+        let template = self.templates.get_mut(id).ok_or_else(|| Error::not_found(ResourceKind::Template, id))?;
         template.types = vec![TemplateType::UserDefined];
         template.updated_at = now;
         template.updated_by = actor;
@@ -305,11 +247,7 @@ impl Instance {
     /// DeleteKeyTemplate: only when no managed key (destroyed ones included) was made from it.
     pub fn delete_template(&mut self, id: &str, if_match: Option<&str>) -> Result<()> {
         let template = self.template(id)?;
-        check_if_match(
-            if_match,
-            template.updated_at,
-            self.settings.if_match_wildcard,
-        )?;
+        check_if_match(if_match, template.updated_at, self.settings.if_match_wildcard)?;
         let keys = self.template_keys_count(id);
         if keys > 0 {
             return Err(Error::Conflict {
@@ -328,24 +266,12 @@ impl Instance {
         self.templates
             .values()
             .find(|t| t.name == name)
-            .ok_or_else(|| Error::NotFound {
-                kind: ResourceKind::Template,
-                id: name.to_owned(),
-            })
+            .ok_or_else(|| Error::NotFound { kind: ResourceKind::Template, id: name.to_owned() })
     }
 
-    fn change_template_state(
-        &mut self,
-        id: &str,
-        if_match: Option<&str>,
-        state: TemplateState,
-    ) -> Result<&Template> {
+    fn change_template_state(&mut self, id: &str, if_match: Option<&str>, state: TemplateState) -> Result<&Template> {
         let template = self.template(id)?;
-        check_if_match(
-            if_match,
-            template.updated_at,
-            self.settings.if_match_wildcard,
-        )?;
+        check_if_match(if_match, template.updated_at, self.settings.if_match_wildcard)?;
         if template.state == state {
             return Err(Error::InvalidState {
                 message: format!("The key template '{}' is already {}", template.name, state),
@@ -353,10 +279,7 @@ impl Instance {
         }
         let now = self.clock.stamp();
         let actor = self.settings.actor.clone();
-        let template = self
-            .templates
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::Template, id))?;
+        let template = self.templates.get_mut(id).ok_or_else(|| Error::not_found(ResourceKind::Template, id))?;
         template.state = state;
         template.updated_at = now;
         template.updated_by = actor;
@@ -364,14 +287,9 @@ impl Instance {
     }
 
     fn ensure_unique_template_name(&self, name: &str, except: Option<&str>) -> Result<()> {
-        let taken = self
-            .templates
-            .values()
-            .any(|t| t.name == name && Some(t.id.as_str()) != except);
+        let taken = self.templates.values().any(|t| t.name == name && Some(t.id.as_str()) != except);
         if taken {
-            return Err(Error::Conflict {
-                message: format!("A key template with the name '{name}' already exists"),
-            });
+            return Err(Error::Conflict { message: format!("A key template with the name '{name}' already exists") });
         }
         Ok(())
     }
@@ -380,18 +298,12 @@ impl Instance {
 fn key_properties(input: KeyPropertiesInput) -> Result<KeyProperties> {
     let size = validate::required("key.size", &input.size)?.to_owned();
     validate::key_size("key.size", &size)?;
-    let algorithm = input
-        .algorithm
-        .ok_or_else(|| Error::missing_field("key.algorithm"))?;
-    let activation_date =
-        validate::required("key.activation_date", &input.activation_date)?.to_owned();
+    let algorithm = input.algorithm.ok_or_else(|| Error::missing_field("key.algorithm"))?;
+    let activation_date = validate::required("key.activation_date", &input.activation_date)?.to_owned();
     check_period("key.activation_date", &activation_date)?;
-    let expiration_date =
-        validate::required("key.expiration_date", &input.expiration_date)?.to_owned();
+    let expiration_date = validate::required("key.expiration_date", &input.expiration_date)?.to_owned();
     check_period("key.expiration_date", &expiration_date)?;
-    let state = input
-        .state
-        .ok_or_else(|| Error::missing_field("key.state"))?;
+    let state = input.state.ok_or_else(|| Error::missing_field("key.state"))?;
     Ok(KeyProperties {
         size,
         algorithm,
@@ -406,9 +318,7 @@ fn check_period(field: &str, text: &str) -> Result<()> {
     Period::parse(text).map(|_| ()).ok_or_else(|| {
         Error::invalid_field(
             field,
-            format!(
-                "The {field} field must be an ISO-8601 period such as P1Y2M1W3D, found '{text}'"
-            ),
+            format!("The {field} field must be an ISO-8601 period such as P1Y2M1W3D, found '{text}'"),
         )
     })
 }
@@ -417,10 +327,7 @@ fn template_keystores(entries: Vec<TemplateKeystoreInput>) -> Result<Vec<Templat
     if entries.len() != 1 {
         return Err(Error::invalid_field(
             "keystores",
-            format!(
-                "The keystores field must hold exactly 1 item, found {}",
-                entries.len()
-            ),
+            format!("The keystores field must hold exactly 1 item, found {}", entries.len()),
         ));
     }
     entries
@@ -428,9 +335,7 @@ fn template_keystores(entries: Vec<TemplateKeystoreInput>) -> Result<Vec<Templat
         .enumerate()
         .map(|(index, entry)| {
             let path = format!("keystores[{index}]");
-            let keystore_type = entry
-                .keystore_type
-                .ok_or_else(|| Error::missing_field(format!("{path}.type")))?;
+            let keystore_type = entry.keystore_type.ok_or_else(|| Error::missing_field(format!("{path}.type")))?;
             let group = validate::required(&format!("{path}.group"), &entry.group)?.to_owned();
             let built = TemplateKeystore {
                 keystore_type,
@@ -451,10 +356,7 @@ fn template_keystores(entries: Vec<TemplateKeystoreInput>) -> Result<Vec<Templat
         .collect()
 }
 
-fn merge_keystore_entry(
-    mut target: TemplateKeystore,
-    entry: TemplateKeystoreInput,
-) -> TemplateKeystore {
+fn merge_keystore_entry(mut target: TemplateKeystore, entry: TemplateKeystoreInput) -> TemplateKeystore {
     if let Some(group) = entry.group {
         target.group = group;
     }
@@ -483,44 +385,22 @@ fn check_keystore_entry(path: &str, entry: &TemplateKeystore) -> Result<()> {
         match value {
             Some(v) if !allowed.contains(&v.as_str()) => Err(Error::invalid_field(
                 format!("{path}.{field}"),
-                format!(
-                    "The {path}.{field} field must be one of {}, found '{v}'",
-                    allowed.join(", ")
-                ),
+                format!("The {path}.{field} field must be one of {}, found '{v}'", allowed.join(", ")),
             )),
             _ => Ok(()),
         }
     };
-    one_of(
-        "google_key_protection_level",
-        &entry.google_key_protection_level,
-        PROTECTION_LEVELS,
-    )?;
-    one_of(
-        "google_key_purpose",
-        &entry.google_key_purpose,
-        GOOGLE_PURPOSES,
-    )?;
-    one_of(
-        "google_kms_algorithm",
-        &entry.google_kms_algorithm,
-        GOOGLE_ALGORITHMS,
-    )?;
-    one_of(
-        "azure_key_protection_level",
-        &entry.azure_key_protection_level,
-        PROTECTION_LEVELS,
-    )?;
+    one_of("google_key_protection_level", &entry.google_key_protection_level, PROTECTION_LEVELS)?;
+    one_of("google_key_purpose", &entry.google_key_purpose, GOOGLE_PURPOSES)?;
+    one_of("google_kms_algorithm", &entry.google_kms_algorithm, GOOGLE_ALGORITHMS)?;
+    one_of("azure_key_protection_level", &entry.azure_key_protection_level, PROTECTION_LEVELS)?;
     one_of("cca_usage_control", &entry.cca_usage_control, CCA_USAGE)?;
     one_of("cca_key_type", &entry.cca_key_type, CCA_KEY_TYPES)?;
     for (index, operation) in entry.azure_key_operations.iter().flatten().enumerate() {
         if !AZURE_OPERATIONS.contains(&operation.as_str()) {
             return Err(Error::invalid_field(
                 format!("{path}.azure_key_operations[{index}]"),
-                format!(
-                    "Azure key operations must be among {}, found '{operation}'",
-                    AZURE_OPERATIONS.join(", ")
-                ),
+                format!("Azure key operations must be among {}, found '{operation}'", AZURE_OPERATIONS.join(", ")),
             ));
         }
     }

@@ -5,10 +5,5 @@ use super::*;
 
 fn instance() -> Instance {
     let start = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
-    Instance::new(
-        "test",
-        Settings::default(),
-        Clock::new(start, ClockMode::Virtual),
-        1,
-    )
+    Instance::new("test", Settings::default(), Clock::new(start, ClockMode::Virtual), 1)
 }

@@ -12,7 +12,9 @@ pub fn template_name(field: &str, value: &str) -> Result<()> {
     if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return Err(Error::invalid_field(
             field,
-            format!("The {field} field must start with a letter and contain only letters, digits and '-', found '{value}'"),
+            format!(
+                "The {field} field must start with a letter and contain only letters, digits and '-', found '{value}'"
+            ),
         ));
     }
     Ok(())
@@ -21,10 +23,7 @@ pub fn template_name(field: &str, value: &str) -> Result<()> {
 /// Checks a managed key label: 1–255 characters of `A-Za-z0-9._ /-`.
 pub fn key_label(field: &str, value: &str) -> Result<()> {
     length(field, value, 1, 255)?;
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "._ /-".contains(c))
-    {
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || "._ /-".contains(c)) {
         return Err(Error::invalid_field(
             field,
             format!("The {field} field may contain only letters, digits, '.', '_', ' ', '/' and '-', found '{value}'"),
@@ -101,9 +100,7 @@ pub fn length(field: &str, value: &str, min: usize, max: usize) -> Result<()> {
     if count < min || count > max {
         return Err(Error::invalid_field(
             field,
-            format!(
-                "The {field} field must be between {min} and {max} characters long, found {count}"
-            ),
+            format!("The {field} field must be between {min} and {max} characters long, found {count}"),
         ));
     }
     Ok(())
@@ -119,10 +116,7 @@ pub fn groups(field: &str, groups: &[String]) -> Result<()> {
     if groups.is_empty() || groups.len() > 128 {
         return Err(Error::invalid_field(
             field,
-            format!(
-                "The {field} field must hold between 1 and 128 groups, found {}",
-                groups.len()
-            ),
+            format!("The {field} field must hold between 1 and 128 groups, found {}", groups.len()),
         ));
     }
     for (index, group) in groups.iter().enumerate() {

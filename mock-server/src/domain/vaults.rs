@@ -39,18 +39,9 @@ impl Instance {
     }
 
     /// UpdateVault.
-    pub fn update_vault(
-        &mut self,
-        id: &str,
-        if_match: Option<&str>,
-        input: VaultInput,
-    ) -> Result<&Vault> {
+    pub fn update_vault(&mut self, id: &str, if_match: Option<&str>, input: VaultInput) -> Result<&Vault> {
         let current = self.vault(id)?;
-        check_if_match(
-            if_match,
-            current.updated_at,
-            self.settings.if_match_wildcard,
-        )?;
+        check_if_match(if_match, current.updated_at, self.settings.if_match_wildcard)?;
         if let Some(name) = &input.name {
             validate::vault_name("name", name)?;
         }
@@ -59,10 +50,7 @@ impl Instance {
         }
         let now = self.clock.stamp();
         let actor = self.settings.actor.clone();
-        let vault = self
-            .vaults
-            .get_mut(id)
-            .ok_or_else(|| Error::not_found(ResourceKind::Vault, id))?;
+        let vault = self.vaults.get_mut(id).ok_or_else(|| Error::not_found(ResourceKind::Vault, id))?;
         if let Some(name) = input.name {
             vault.name = name;
         }
@@ -81,10 +69,8 @@ impl Instance {
     pub fn delete_vault(&mut self, id: &str, if_match: Option<&str>) -> Result<()> {
         let vault = self.vault(id)?;
         check_if_match(if_match, vault.updated_at, self.settings.if_match_wildcard)?;
-        let blocking_templates = self
-            .templates
-            .values()
-            .any(|t| t.vault_id == id && t.state == TemplateState::Unarchived);
+        let blocking_templates =
+            self.templates.values().any(|t| t.vault_id == id && t.state == TemplateState::Unarchived);
         if self.vault_keys_count(id) > 0 || self.vault_keystores_count(id) > 0 {
             return Err(Error::Conflict {
                 message: format!(
