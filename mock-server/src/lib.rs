@@ -1,4 +1,21 @@
 //! uko-mock: a stateful, byte-compatible fake of IBM Unified Key Orchestrator (UKO) API v4.
+//!
+//! Crate map (details in ARCHITECTURE.md):
+//! - [`domain`]: one UKO instance's state and rules, with the keystore simulation; no HTTP.
+//! - [`store`]: the shared handle to all instances, one lock per instance.
+//! - [`http`]: the UKO v4 surface (routes, extractors, wire types, `ApiError`) and IAM auth.
+//! - [`control`]: the mock's control plane under `/__mock/v1`.
+//! - [`fixture`]: the scenario file format, shared with uko-conformance.
+//! - [`server`]: assembling the app, `serve`, and [`MockServer`] for in-process tests.
+//! - [`config`]: the command line of the `uko-mock` binary.
 #![warn(clippy::unwrap_used)]
 
+pub mod config;
+pub mod control;
 pub mod domain;
+pub mod fixture;
+pub mod http;
+pub mod server;
+pub mod store;
+
+pub use server::{app, serve, MockServer, MockServerBuilder};

@@ -1,1 +1,92 @@
-fn main() {}
+//! The `uko-mock` binary: parses the command line, sets up logging, loads the fixture, binds, prints how
+//! to connect, and serves until Ctrl-C or SIGTERM. All logic lives in the library.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use uko_mock::config::Config;
+use uko_mock::fixture::Fixture;
+use uko_mock::http::auth::{Auth, AuthMode};
+use uko_mock::http::AppState;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("invalid --log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let fixture = match &config.fixture {
+        Some(path) => Fixture::load(path).with_context(|| format!("cannot serve fixture {}", path.display()))?,
+        None => Fixture::default_fixture().context("the built-in default fixture is invalid")?,
+    };
+    let description = fixture.description.clone();
+    let store = uko_mock::server::store_from_fixture(fixture, config.seed).context("cannot load the fixture")?;
+    let auth = Auth::new(config.auth, config.api_keys.clone(), config.tokens.clone(), config.token_ttl);
+
+    let address = SocketAddr::new(config.bind, config.port);
+    let listener = TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+    let bound = listener.local_addr()?;
+    if !bound.ip().is_loopback() {
+        tracing::warn!(%bound, "listening on a non-loopback address: other machines can reach this mock");
+    }
+    print_banner(&config, bound, &description);
+
+    let state = AppState { store, auth, public_url: config.public_url.clone() };
+    uko_mock::serve(listener, state, shutdown_signal()).await.context("server error")?;
+    tracing::info!("uko-mock stopped");
+    Ok(())
+}
+
+fn print_banner(config: &Config, bound: SocketAddr, description: &str) {
+    let host = if bound.ip().is_unspecified() { format!("127.0.0.1:{}", bound.port()) } else { bound.to_string() };
+    let base = format!("http://{host}");
+    println!("uko-mock {} listening on {base}", env!("CARGO_PKG_VERSION"));
+    println!("  fixture:      {description}");
+    println!("  service URL:  {base}/api/v4");
+    println!("  IAM URL:      {base}  (POST /identity/token)");
+    match config.auth {
+        AuthMode::Iam => {
+            println!("  API key:      {}", config.api_keys.first().map(String::as_str).unwrap_or("(none)"));
+            println!("  bearer token: {}", config.tokens.first().map(String::as_str).unwrap_or("(none)"));
+            if let Some(token) = config.tokens.first() {
+                println!("  try:          curl -H 'Authorization: Bearer {token}' {base}/api/v4/managed_keys");
+            }
+        }
+        AuthMode::None => {
+            println!("  auth:         none");
+            println!("  try:          curl {base}/api/v4/managed_keys");
+        }
+    }
+    println!("  control:      {base}/__mock/v1/health");
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("Ctrl-C received, shutting down"),
+        _ = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

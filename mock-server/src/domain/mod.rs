@@ -10,10 +10,13 @@
 
 pub mod clock;
 pub mod error;
+pub mod faults;
+pub mod journal;
 pub mod keystores;
 pub mod managed_keys;
 pub mod model;
 pub mod naming;
+pub mod operation;
 pub mod query;
 pub mod simulation;
 pub mod templates;
@@ -96,6 +99,15 @@ pub struct Instance {
     pub removed_keystores: BTreeMap<String, Keystore>,
     pub managed_keys: BTreeMap<String, ManagedKey>,
     pub associated_resources: Vec<AssociatedResource>,
+    /// Fault rules (part of the state: fixtures can ship them, exports keep them).
+    #[serde(default)]
+    pub faults: faults::FaultPlan,
+    /// Served requests; not part of exported state.
+    #[serde(skip)]
+    pub journal: journal::Journal,
+    /// Keystores that fail during the current request (set by a fired `KeystoreFailure` rule).
+    #[serde(skip)]
+    pub failing_keystores: Vec<String>,
 }
 
 impl Instance {
@@ -112,6 +124,9 @@ impl Instance {
             removed_keystores: BTreeMap::new(),
             managed_keys: BTreeMap::new(),
             associated_resources: Vec::new(),
+            faults: faults::FaultPlan::seeded(seed),
+            journal: journal::Journal::default(),
+            failing_keystores: Vec::new(),
         }
     }
 
@@ -143,6 +158,19 @@ impl Instance {
     /// A keystore known now or removed earlier (for rendering tombstone status entries).
     pub fn keystore_or_removed(&self, id: &str) -> Option<&Keystore> {
         self.keystores.get(id).or_else(|| self.removed_keystores.get(id))
+    }
+
+    /// Another writer changes the managed key (concurrent-writer fault): only `updated_at`/`updated_by`
+    /// move, which is enough to make every ETag a client holds stale.
+    pub fn touch_managed_key_as_other_writer(&mut self, id: &str) {
+        if !self.managed_keys.contains_key(id) {
+            return;
+        }
+        let stamp = self.clock.stamp();
+        if let Some(key) = self.managed_keys.get_mut(id) {
+            key.updated_at = stamp;
+            key.updated_by = "IBMid-OTHER-WRITER".to_owned();
+        }
     }
 
     /// `keys_count` of a vault.

@@ -44,6 +44,9 @@ impl Instance {
     /// One call to a keystore: decides (and records) whether it got through.
     pub fn probe_keystore(&mut self, keystore_id: &str) -> bool {
         let now = self.clock.now();
+        if self.failing_keystores.iter().any(|k| k == keystore_id) {
+            return false;
+        }
         let Some(keystore) = self.keystores.get_mut(keystore_id) else {
             return false;
         };
@@ -332,7 +335,7 @@ pub fn derive_entry(
 }
 
 /// A native key id in the style each keystore type uses (`uko-models.md` §5.4).
-fn native_key_id(keystore: &Keystore, label: &str, version: u32, rng: &mut super::Rng) -> String {
+pub fn native_key_id(keystore: &Keystore, label: &str, version: u32, rng: &mut super::Rng) -> String {
     let native_uuid = rng.uuid();
     match keystore.keystore_type {
         KeystoreType::AwsKms => {

@@ -1,0 +1,58 @@
+//! The `uko-mock` command line: one clap-derived struct, every flag with help text and a default that
+//! serves the default fixture.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::http::auth::AuthMode;
+
+/// A stateful fake of IBM Unified Key Orchestrator (UKO) API v4 for offline client development and CI.
+///
+/// With no flags it serves the built-in default fixture on http://127.0.0.1:9549/api/v4 with IAM-style
+/// authentication, and prints an API key, a token and a curl line to try.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "uko-mock", version, about, long_about)]
+pub struct Config {
+    /// Address to listen on. Keep the loopback default unless other machines must reach the mock.
+    #[arg(long, default_value = "127.0.0.1", env = "UKO_MOCK_BIND")]
+    pub bind: IpAddr,
+
+    /// TCP port; 0 picks a free port (the bound port is printed).
+    #[arg(long, default_value_t = 9549, env = "UKO_MOCK_PORT")]
+    pub port: u16,
+
+    /// Scenario fixture (JSON, see fixtures/README.md) to serve; default: the built-in default fixture.
+    #[arg(long, env = "UKO_MOCK_FIXTURE")]
+    pub fixture: Option<PathBuf>,
+
+    /// Seed for ids and fault decisions; overrides the fixture's seed. Same seed + same requests = same bytes.
+    #[arg(long, env = "UKO_MOCK_SEED")]
+    pub seed: Option<u64>,
+
+    /// `iam`: require `Authorization: Bearer <token>` (tokens from /identity/token or --token);
+    /// `none`: no checks.
+    #[arg(long, value_enum, default_value_t = AuthMode::Iam, env = "UKO_MOCK_AUTH")]
+    pub auth: AuthMode,
+
+    /// API key accepted by the IAM endpoint POST /identity/token (repeatable).
+    #[arg(long = "api-key", default_value = "uko-mock-apikey", env = "UKO_MOCK_API_KEY")]
+    pub api_keys: Vec<String>,
+
+    /// Static bearer token accepted without calling the IAM endpoint (repeatable).
+    #[arg(long = "token", default_value = "uko-mock-token", env = "UKO_MOCK_TOKEN")]
+    pub tokens: Vec<String>,
+
+    /// Lifetime of tokens issued by the IAM endpoint, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub token_ttl: u64,
+
+    /// Scheme and host used in `href`s instead of the request's Host header (e.g. behind a proxy).
+    #[arg(long)]
+    pub public_url: Option<String>,
+
+    /// Log filter (tracing env-filter syntax), e.g. `info`, `debug`, `uko_mock=trace`.
+    #[arg(long, default_value = "info", env = "UKO_MOCK_LOG")]
+    pub log: String,
+}

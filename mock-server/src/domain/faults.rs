@@ -1,0 +1,280 @@
+//! The seeded fault plan: rules that match UKO operations and inject HTTP errors, latency, dropped
+//! connections, keystore-side failures, or a concurrent writer that makes a client's ETag stale.
+//!
+//! Decisions use the plan's own generator (seeded from the instance seed), so the same seed and the same
+//! request sequence give the same faults. The plan decides; the HTTP layer carries the decision out
+//! (sleeping outside every lock, dropping the connection).
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::{Rng, Timestamp};
+use super::error::{Error, Result};
+use super::operation::Operation;
+
+/// All fault rules of an instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FaultPlan {
+    pub rules: Vec<FaultRule>,
+    /// Generator for probabilistic triggers and jitter; independent of the id generator.
+    pub rng: Rng,
+    /// Ids handed to rules added without one (`rule-1`, `rule-2`, …).
+    pub next_rule_number: u64,
+}
+
+impl Default for Rng {
+    fn default() -> Self {
+        Rng::new(0x6661_756c_7473)
+    }
+}
+
+/// One rule: which requests it matches, when it fires, what it does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultRule {
+    #[serde(default)]
+    pub id: String,
+    /// SDK operation name (`SyncManagedKey`); absent = every operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Operation>,
+    /// The id in the request path (managed key, keystore, template or vault); absent = any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    #[serde(default)]
+    pub trigger: Trigger,
+    pub effect: Effect,
+    /// Requests this rule matched so far.
+    #[serde(default)]
+    pub matched: u64,
+    /// Times it fired.
+    #[serde(default)]
+    pub fired: u64,
+}
+
+/// When a matching rule fires.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    /// Every match.
+    #[default]
+    Always,
+    /// The next `count` matches, then never.
+    NextN { count: u64 },
+    /// Every match after the first `count` matches.
+    AfterN { count: u64 },
+    /// Each match with this probability (seeded).
+    Probability { probability: f64 },
+    /// Matches while the instance clock is in `[from, until)`.
+    Window { from: Timestamp, until: Timestamp },
+}
+
+/// What a firing rule does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Effect {
+    /// Answer with a UKO-shaped error instead of running the operation.
+    HttpError {
+        status: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_seconds: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// Delay the answer by `millis` plus a seeded jitter in `[0, jitter_millis]`.
+    Latency {
+        millis: u64,
+        #[serde(default)]
+        jitter_millis: u64,
+    },
+    /// Close the connection without an answer (the operation is not run).
+    DropConnection,
+    /// The operation runs, but this keystore fails to take its part (relink or destroy failure).
+    KeystoreFailure { keystore_id: String },
+    /// After the operation (typically GetManagedKey) answered, another writer modifies this managed
+    /// key, so the ETag the client just received is stale.
+    ConcurrentWriter { managed_key_id: String },
+}
+
+/// What the plan decided for one request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultDecision {
+    pub error: Option<InjectedError>,
+    pub latency_millis: u64,
+    pub drop_connection: bool,
+    pub failing_keystores: Vec<String>,
+    pub concurrent_writes: Vec<String>,
+    /// Ids of the rules that fired, for the journal.
+    pub fired_rules: Vec<String>,
+}
+
+/// An injected HTTP error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InjectedError {
+    pub status: u16,
+    pub retry_after_seconds: Option<u64>,
+    pub message: String,
+}
+
+impl FaultDecision {
+    /// True when no rule fired.
+    pub fn is_empty(&self) -> bool {
+        self.fired_rules.is_empty()
+    }
+
+    /// A short description for the journal (`rule-1:http_error 503`).
+    pub fn summary(&self) -> Option<String> {
+        (!self.is_empty()).then(|| self.fired_rules.join(","))
+    }
+}
+
+impl FaultPlan {
+    /// A plan with its own generator seeded from the instance seed.
+    pub fn seeded(seed: u64) -> Self {
+        FaultPlan { rules: Vec::new(), rng: Rng::new(seed ^ 0x6661_756c_7473), next_rule_number: 1 }
+    }
+
+    /// Adds a rule (assigning an id when it has none) after checking it; returns the id.
+    pub fn add(&mut self, mut rule: FaultRule) -> Result<String> {
+        check_rule(&rule)?;
+        if rule.id.is_empty() {
+            self.next_rule_number = self.next_rule_number.max(1);
+            rule.id = format!("rule-{}", self.next_rule_number);
+            self.next_rule_number += 1;
+        }
+        if self.rules.iter().any(|r| r.id == rule.id) {
+            return Err(Error::Conflict { message: format!("A fault rule with id '{}' already exists", rule.id) });
+        }
+        let id = rule.id.clone();
+        self.rules.push(rule);
+        Ok(id)
+    }
+
+    /// Removes a rule; returns whether it existed.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let before = self.rules.len();
+        self.rules.retain(|r| r.id != id);
+        self.rules.len() != before
+    }
+
+    /// Evaluates every rule against one request, in order, and updates their counters.
+    pub fn evaluate(&mut self, operation: Operation, resource_id: Option<&str>, now: Timestamp) -> FaultDecision {
+        let mut decision = FaultDecision::default();
+        for rule in &mut self.rules {
+            let operation_matches = rule.operation.is_none_or(|o| o == operation);
+            let resource_matches = rule.resource_id.as_deref().is_none_or(|r| Some(r) == resource_id);
+            if !operation_matches || !resource_matches {
+                continue;
+            }
+            rule.matched += 1;
+            let fires = match &rule.trigger {
+                Trigger::Always => true,
+                Trigger::NextN { count } => rule.fired < *count,
+                Trigger::AfterN { count } => rule.matched > *count,
+                Trigger::Probability { probability } => self.rng.next_f64() < *probability,
+                Trigger::Window { from, until } => *from <= now && now < *until,
+            };
+            if !fires {
+                continue;
+            }
+            rule.fired += 1;
+            decision.fired_rules.push(rule.id.clone());
+            match &rule.effect {
+                Effect::HttpError { status, retry_after_seconds, message } => {
+                    if decision.error.is_none() {
+                        decision.error = Some(InjectedError {
+                            status: *status,
+                            retry_after_seconds: *retry_after_seconds,
+                            message: message.clone().unwrap_or_else(|| default_message(*status)),
+                        });
+                    }
+                }
+                Effect::Latency { millis, jitter_millis } => {
+                    let jitter = if *jitter_millis > 0 { self.rng.next_u64() % (jitter_millis + 1) } else { 0 };
+                    decision.latency_millis += millis + jitter;
+                }
+                Effect::DropConnection => decision.drop_connection = true,
+                Effect::KeystoreFailure { keystore_id } => decision.failing_keystores.push(keystore_id.clone()),
+                Effect::ConcurrentWriter { managed_key_id } => decision.concurrent_writes.push(managed_key_id.clone()),
+            }
+        }
+        decision
+    }
+}
+
+fn default_message(status: u16) -> String {
+    match status {
+        429 => "Too many requests: the rate limit of the instance was exceeded. Retry after the time given in Retry-After.".to_owned(),
+        503 => "The service is temporarily unavailable. Try again later.".to_owned(),
+        500 => "The service had an internal error. Try again later.".to_owned(),
+        other => format!("Injected fault: HTTP {other}"),
+    }
+}
+
+fn check_rule(rule: &FaultRule) -> Result<()> {
+    if let Effect::HttpError { status, .. } = rule.effect {
+        if !(400..=599).contains(&status) {
+            return Err(Error::invalid_field("effect.status", format!("An injected error status must be 400 to 599, found {status}")));
+        }
+    }
+    if let Effect::Latency { millis, jitter_millis } = rule.effect {
+        if millis + jitter_millis > 120_000 {
+            return Err(Error::invalid_field("effect.millis", "An injected latency must stay under 120000 ms"));
+        }
+    }
+    if let Trigger::Probability { probability } = rule.trigger {
+        if !(0.0..=1.0).contains(&probability) {
+            return Err(Error::invalid_field("trigger.probability", format!("A probability must be within 0 and 1, found {probability}")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        Timestamp::parse("2026-01-01T00:00:00Z").unwrap()
+    }
+
+    fn rule(trigger: Trigger, effect: Effect) -> FaultRule {
+        FaultRule { id: String::new(), operation: Some(Operation::SyncManagedKey), resource_id: None, trigger, effect, matched: 0, fired: 0 }
+    }
+
+    #[test]
+    fn next_n_fires_exactly_n_times_on_matching_operations() {
+        let mut plan = FaultPlan::seeded(1);
+        plan.add(rule(Trigger::NextN { count: 2 }, Effect::HttpError { status: 503, retry_after_seconds: None, message: None })).unwrap();
+        assert!(plan.evaluate(Operation::GetManagedKey, None, now()).is_empty());
+        let fired: Vec<bool> = (0..4).map(|_| !plan.evaluate(Operation::SyncManagedKey, None, now()).is_empty()).collect();
+        assert_eq!(fired, [true, true, false, false]);
+    }
+
+    #[test]
+    fn after_n_fires_from_the_n_plus_first_match() {
+        let mut plan = FaultPlan::seeded(1);
+        plan.add(rule(Trigger::AfterN { count: 1 }, Effect::DropConnection)).unwrap();
+        let fired: Vec<bool> = (0..3).map(|_| plan.evaluate(Operation::SyncManagedKey, None, now()).drop_connection).collect();
+        assert_eq!(fired, [false, true, true]);
+    }
+
+    #[test]
+    fn probability_is_reproducible_from_the_seed() {
+        let run = || {
+            let mut plan = FaultPlan::seeded(42);
+            plan.add(rule(Trigger::Probability { probability: 0.5 }, Effect::DropConnection)).unwrap();
+            (0..32).map(|_| plan.evaluate(Operation::SyncManagedKey, None, now()).drop_connection).collect::<Vec<_>>()
+        };
+        let first = run();
+        assert_eq!(first, run());
+        assert!(first.contains(&true) && first.contains(&false));
+    }
+
+    #[test]
+    fn invalid_rules_are_refused() {
+        let mut plan = FaultPlan::seeded(1);
+        let bad = rule(Trigger::Always, Effect::HttpError { status: 200, retry_after_seconds: None, message: None });
+        assert!(matches!(plan.add(bad), Err(Error::Invalid { .. })));
+        let bad = rule(Trigger::Probability { probability: 1.5 }, Effect::DropConnection);
+        assert!(matches!(plan.add(bad), Err(Error::Invalid { .. })));
+    }
+}

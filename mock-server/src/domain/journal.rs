@@ -1,0 +1,124 @@
+//! The request journal: a bounded ring of every UKO API request an instance served, for clients'
+//! tests and the conformance suite. Secrets never enter it (no bodies, no Authorization header).
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+/// Default number of entries kept per instance.
+pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// One served request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Position in the instance's request sequence, from 1, never reused.
+    pub seq: u64,
+    /// Instance clock when the request was served (RFC 3339).
+    pub time: String,
+    pub method: String,
+    pub path: String,
+    /// SDK operation name, when the path and method name one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// The id in the path, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_match: Option<String>,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// Fault rules that fired on this request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+}
+
+/// Bounded ring of entries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    entries: VecDeque<JournalEntry>,
+    capacity: usize,
+    next_seq: u64,
+}
+
+impl Default for Journal {
+    fn default() -> Self {
+        Journal::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+impl Journal {
+    /// An empty journal keeping at most `capacity` entries (at least 1).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Journal { entries: VecDeque::new(), capacity: capacity.max(1), next_seq: 1 }
+    }
+
+    /// Appends an entry, assigning its sequence number and evicting the oldest beyond capacity.
+    pub fn record(&mut self, mut entry: JournalEntry) -> u64 {
+        entry.seq = self.next_seq;
+        self.next_seq += 1;
+        if self.entries.len() == self.capacity {
+            self.entries.pop_front();
+        }
+        let seq = entry.seq;
+        self.entries.push_back(entry);
+        seq
+    }
+
+    /// Entries with `seq > since`, oldest first.
+    pub fn since(&self, since: u64) -> Vec<JournalEntry> {
+        self.entries.iter().filter(|e| e.seq > since).cloned().collect()
+    }
+
+    /// The sequence number the next entry will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Number of entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Forgets every entry (sequence numbers keep increasing).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> JournalEntry {
+        JournalEntry {
+            seq: 0,
+            time: String::new(),
+            method: "GET".into(),
+            path: "/".into(),
+            operation: None,
+            resource_id: None,
+            if_match: None,
+            status: 200,
+            etag: None,
+            fault: None,
+        }
+    }
+
+    #[test]
+    fn journal_is_bounded_and_keeps_sequence_numbers() {
+        let mut journal = Journal::with_capacity(3);
+        for _ in 0..5 {
+            journal.record(entry());
+        }
+        assert_eq!(journal.len(), 3);
+        let seqs: Vec<u64> = journal.since(0).iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [3, 4, 5]);
+        assert_eq!(journal.since(4).len(), 1);
+    }
+}

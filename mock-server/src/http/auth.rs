@@ -1,0 +1,255 @@
+//! IBM Cloud-style authentication: `Authorization: Bearer <token>` on the UKO surface, and an IAM token
+//! endpoint (`POST /identity/token`) so IBM SDK `IamAuthenticator`s work with their IAM URL set to the mock.
+//!
+//! Tokens are JWT-shaped (header.payload.signature, base64url) with `iat`/`exp` claims. They are checked
+//! against the wall clock, not the instance clock: clients compare `expiration` with their own time.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::AppState;
+
+/// The grant type IBM IAM uses for API keys.
+pub const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
+
+/// Whether the UKO surface checks bearer tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// Bearer tokens required: static ones from flags/fixture, or tokens issued by `/identity/token`.
+    Iam,
+    /// No checks at all.
+    None,
+}
+
+/// Token registry shared by the middleware and the IAM endpoint.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<AuthInner>,
+}
+
+struct AuthInner {
+    mode: AuthMode,
+    api_keys: Vec<String>,
+    static_tokens: Vec<String>,
+    token_ttl_seconds: u64,
+    /// Issued access and refresh tokens with their expiry (Unix seconds).
+    issued: Mutex<HashMap<String, u64>>,
+    counter: AtomicU64,
+}
+
+/// IBM IAM's token response.
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    refresh_token: String,
+    ims_user_id: u64,
+    token_type: &'static str,
+    expires_in: u64,
+    expiration: u64,
+    scope: &'static str,
+}
+
+/// IBM IAM's error shape (this endpoint is IAM, not UKO).
+#[derive(Serialize)]
+struct IamError {
+    #[serde(rename = "errorCode")]
+    error_code: &'static str,
+    #[serde(rename = "errorMessage")]
+    error_message: String,
+}
+
+impl Auth {
+    /// A registry accepting these API keys and static tokens.
+    pub fn new(mode: AuthMode, api_keys: Vec<String>, static_tokens: Vec<String>, token_ttl_seconds: u64) -> Auth {
+        Auth {
+            inner: Arc::new(AuthInner {
+                mode,
+                api_keys,
+                static_tokens,
+                token_ttl_seconds,
+                issued: Mutex::new(HashMap::new()),
+                counter: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// No authentication (tests, `--auth none`).
+    pub fn disabled() -> Auth {
+        Auth::new(AuthMode::None, Vec::new(), Vec::new(), 3600)
+    }
+
+    /// The mode in force.
+    pub fn mode(&self) -> AuthMode {
+        self.inner.mode
+    }
+
+    /// API keys that `/identity/token` accepts.
+    pub fn api_keys(&self) -> &[String] {
+        &self.inner.api_keys
+    }
+
+    /// Static bearer tokens that never expire.
+    pub fn static_tokens(&self) -> &[String] {
+        &self.inner.static_tokens
+    }
+
+    /// Checks an `Authorization` header value.
+    pub fn check(&self, authorization: Option<&str>) -> Result<(), ApiError> {
+        if self.inner.mode == AuthMode::None {
+            return Ok(());
+        }
+        let header = authorization.ok_or_else(|| {
+            ApiError::unauthorized("The request has no Authorization header; send 'Authorization: Bearer <IAM access token>'")
+        })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthorized("The Authorization header must have the form 'Bearer <IAM access token>'"))?;
+        if self.inner.static_tokens.iter().any(|t| t == token) {
+            return Ok(());
+        }
+        let expiry = self.inner.issued.lock().unwrap_or_else(PoisonError::into_inner).get(token).copied();
+        match expiry {
+            Some(expiry) if unix_now() < expiry => Ok(()),
+            Some(_) => Err(ApiError::unauthorized("The IAM access token has expired; request a new one")),
+            None => Err(ApiError::unauthorized("The IAM access token is not valid")),
+        }
+    }
+
+    /// Issues an access/refresh token pair.
+    fn issue(&self) -> TokenResponse {
+        let now = unix_now();
+        let expiration = now + self.inner.token_ttl_seconds;
+        let serial = self.inner.counter.fetch_add(1, Ordering::Relaxed);
+        let access_token = jwt_shaped(serial, now, expiration);
+        let refresh_token = format!("mock-refresh-{serial:016x}");
+        let mut issued = self.inner.issued.lock().unwrap_or_else(PoisonError::into_inner);
+        // Forget expired tokens so the registry stays bounded under long runs.
+        issued.retain(|_, expiry| *expiry > now);
+        issued.insert(access_token.clone(), expiration);
+        issued.insert(refresh_token.clone(), now + 30 * 86_400);
+        TokenResponse {
+            access_token,
+            refresh_token,
+            ims_user_id: 1,
+            token_type: "Bearer",
+            expires_in: self.inner.token_ttl_seconds,
+            expiration,
+            scope: "ibm openid",
+        }
+    }
+
+    fn refresh_token_valid(&self, token: &str) -> bool {
+        let issued = self.inner.issued.lock().unwrap_or_else(PoisonError::into_inner);
+        token.starts_with("mock-refresh-") && issued.get(token).is_some_and(|expiry| unix_now() < *expiry)
+    }
+}
+
+/// `POST /identity/token`: `grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=…` (or a refresh).
+pub async fn iam_token(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let auth = &state.auth;
+    let failure = |status: StatusCode, code: &'static str, message: String| {
+        (status, Json(IamError { error_code: code, error_message: message })).into_response()
+    };
+    match form.get("grant_type").map(String::as_str) {
+        Some(APIKEY_GRANT) => {
+            let Some(apikey) = form.get("apikey") else {
+                return failure(StatusCode::BAD_REQUEST, "BXNIM0103E", "Property missing or empty: apikey".to_owned());
+            };
+            let accepted = auth.mode() == AuthMode::None || auth.api_keys().iter().any(|k| k == apikey);
+            if !accepted {
+                return failure(StatusCode::BAD_REQUEST, "BXNIM0415E", "Provided API key could not be found.".to_owned());
+            }
+            Json(auth.issue()).into_response()
+        }
+        Some("refresh_token") => match form.get("refresh_token") {
+            Some(token) if auth.refresh_token_valid(token) => Json(auth.issue()).into_response(),
+            _ => failure(StatusCode::BAD_REQUEST, "BXNIM0407E", "Provided refresh token is invalid or expired.".to_owned()),
+        },
+        other => failure(
+            StatusCode::BAD_REQUEST,
+            "BXNIM0109E",
+            format!("Property grant_type must be '{APIKEY_GRANT}' or 'refresh_token', found '{}'", other.unwrap_or("")),
+        ),
+    }
+}
+
+/// Middleware on the UKO surface: 401 in UKO's shape unless the bearer token is valid.
+pub async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match state.auth.check(authorization) {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn jwt_shaped(serial: u64, issued_at: u64, expiration: u64) -> String {
+    let header = base64url(br#"{"alg":"none","typ":"JWT","kid":"uko-mock"}"#);
+    let payload = base64url(
+        format!(r#"{{"iam_id":"IBMid-MOCK000000","sub":"uko-mock","iat":{issued_at},"exp":{expiration},"jti":"{serial:016x}"}}"#)
+            .as_bytes(),
+    );
+    let signature = base64url(format!("uko-mock-{serial:016x}").as_bytes());
+    format!("{header}.{payload}.{signature}")
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 4);
+    for chunk in bytes.chunks(3) {
+        let buffer = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(buffer[0]) << 16) | (u32::from(buffer[1]) << 8) | u32::from(buffer[2]);
+        let symbols = chunk.len() + 1;
+        for index in 0..symbols {
+            out.push(ALPHABET[((n >> (18 - 6 * index)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_matches_known_vectors() {
+        assert_eq!(base64url(b"f"), "Zg");
+        assert_eq!(base64url(b"fo"), "Zm8");
+        assert_eq!(base64url(b"foo"), "Zm9v");
+        assert_eq!(base64url(b"\xfb\xff"), "-_8");
+    }
+
+    #[test]
+    fn issued_tokens_are_accepted_and_unknown_ones_refused() {
+        let auth = Auth::new(AuthMode::Iam, vec!["key".into()], vec!["static".into()], 3600);
+        let token = auth.issue().access_token;
+        assert!(auth.check(Some(&format!("Bearer {token}"))).is_ok());
+        assert!(auth.check(Some("Bearer static")).is_ok());
+        assert_eq!(auth.check(Some("Bearer nope")).unwrap_err().status, StatusCode::UNAUTHORIZED);
+        assert_eq!(auth.check(None).unwrap_err().status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let auth = Auth::new(AuthMode::Iam, vec![], vec![], 0);
+        let token = auth.issue().access_token;
+        let error = auth.check(Some(&format!("Bearer {token}"))).unwrap_err();
+        assert!(error.message.contains("expired"), "{}", error.message);
+    }
+}

@@ -1,0 +1,151 @@
+//! Assembling and running the server: the full app (UKO surface, IAM endpoint, control plane), `serve`
+//! with graceful shutdown, and [`MockServer`] for Rust tests that want a real server in-process.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::post;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::fixture::Fixture;
+use crate::http::auth::{self, Auth};
+use crate::http::{middleware, AppState};
+use crate::store::Store;
+
+/// Largest accepted request body (the largest legitimate body, a keystore with Google credentials, is
+/// ~512 KiB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Builds the whole HTTP service for a state.
+pub fn app(state: AppState) -> Router {
+    let api = crate::http::api_router()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::journal::record_request));
+    let routes = Router::new()
+        .nest("/api/v4", api)
+        .route("/identity/token", post(auth::iam_token))
+        .nest("/__mock/v1", crate::control::control_router())
+        .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::finish_response))
+        .with_state(state);
+    // The prefix rewrite wraps the router so that it runs before routing.
+    Router::new().fallback_service(routes).layer(axum::middleware::from_fn(middleware::rewrite_instance_prefix))
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// A store whose instances are all built from one fixture: the fixture is loaded once (so a broken one
+/// is refused at start) and each new instance is a copy of it under its own id.
+pub fn store_from_fixture(fixture: Fixture, seed: Option<u64>) -> Result<Store, crate::fixture::FixtureError> {
+    let prototype = Arc::new(fixture.into_instance(crate::store::DEFAULT_INSTANCE, seed)?);
+    Ok(Store::new(Arc::new(move |instance_id: &str| {
+        let mut instance = prototype.as_ref().clone();
+        instance.id = instance_id.to_owned();
+        instance
+    })))
+}
+
+/// A real uko-mock server on a loopback port, for tests (like wiremock's `MockServer::start`).
+/// It stops when dropped.
+pub struct MockServer {
+    address: SocketAddr,
+    store: Store,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// Options for [`MockServer`].
+#[derive(Default)]
+pub struct MockServerBuilder {
+    fixture: Option<Fixture>,
+    seed: Option<u64>,
+    auth: Option<Auth>,
+}
+
+impl MockServerBuilder {
+    /// Serve this fixture instead of the default one.
+    pub fn fixture(mut self, fixture: Fixture) -> Self {
+        self.fixture = Some(fixture);
+        self
+    }
+
+    /// Override the fixture's seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Require authentication (default: none).
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Binds 127.0.0.1:0 and starts serving in the background.
+    pub async fn start(self) -> std::io::Result<MockServer> {
+        let fixture = match self.fixture {
+            Some(fixture) => fixture,
+            None => Fixture::default_fixture().map_err(std::io::Error::other)?,
+        };
+        let store = store_from_fixture(fixture, self.seed).map_err(std::io::Error::other)?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let state = AppState { store: store.clone(), auth: self.auth.unwrap_or_else(Auth::disabled), public_url: None };
+        let (sender, receiver) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = receiver.await;
+            };
+            if let Err(error) = serve(listener, state, stopped).await {
+                tracing::error!(%error, "uko-mock test server stopped with an error");
+            }
+        });
+        Ok(MockServer { address, store, shutdown: Some(sender) })
+    }
+}
+
+impl MockServer {
+    /// Starts a server on the default fixture without authentication.
+    pub async fn start() -> std::io::Result<MockServer> {
+        MockServer::builder().start().await
+    }
+
+    /// Options before starting.
+    pub fn builder() -> MockServerBuilder {
+        MockServerBuilder::default()
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// `http://127.0.0.1:<port>/api/v4`, the UKO service URL.
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v4", self.base_url())
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The server's state handle (to inspect or change instances directly).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(sender) = self.shutdown.take() {
+            let _ = sender.send(());
+        }
+    }
+}
