@@ -2,3 +2,4 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod domain;
+pub mod fixture;

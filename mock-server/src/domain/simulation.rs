@@ -332,7 +332,7 @@ pub fn derive_entry(
 }
 
 /// A native key id in the style each keystore type uses (`uko-models.md` §5.4).
-fn native_key_id(keystore: &Keystore, label: &str, version: u32, rng: &mut super::Rng) -> String {
+pub fn native_key_id(keystore: &Keystore, label: &str, version: u32, rng: &mut super::Rng) -> String {
     let native_uuid = rng.uuid();
     match keystore.keystore_type {
         KeystoreType::AwsKms => {
