@@ -251,19 +251,20 @@ impl Instance {
         self.keystore(id)?;
         let reachable = self.probe_keystore(id);
         let keystore = self.keystore(id)?;
-        let health = if !reachable {
-            KeystoreHealth {
-                health_status: HealthStatus::NotResponding,
-                message: format!("The keystore '{}' did not respond.", keystore.name),
-                last_heartbeat: keystore.simulation.last_heartbeat,
-            }
-        } else if keystore.simulation.configuration_error {
+        // probe_keystore also fails a misconfigured keystore, so its flag is checked first.
+        let health = if keystore.simulation.configuration_error {
             KeystoreHealth {
                 health_status: HealthStatus::ConfigurationError,
                 message: format!(
                     "The keystore '{}' rejected the connection data (credentials or configuration).",
                     keystore.name
                 ),
+                last_heartbeat: keystore.simulation.last_heartbeat,
+            }
+        } else if !reachable {
+            KeystoreHealth {
+                health_status: HealthStatus::NotResponding,
+                message: format!("The keystore '{}' did not respond.", keystore.name),
                 last_heartbeat: keystore.simulation.last_heartbeat,
             }
         } else {
