@@ -19,9 +19,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use time::macros::datetime;
 
+use crate::domain::faults::FaultRule;
 use crate::domain::keystores::pending_destruction_seconds;
 use crate::domain::naming::NamingScheme;
 use crate::domain::simulation::native_key_id;
+use crate::domain::Rng;
 use crate::domain::{
     self, validate, AssociatedResource, Clock, ClockMode, CopyState, IbmVariant, Instance, KeyCopy, KeyState, Keystore,
     KeystoreType, ManagedKey, Settings, Template, Timestamp, Vault,
@@ -67,6 +69,12 @@ pub struct Fixture {
     /// Out-of-band differences applied after deriving the keystore contents (derive mode only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub divergences: Vec<Divergence>,
+    /// Fault rules active from the start (see `domain::faults`); rules without an id get `rule-N`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultRule>,
+    /// State of the fault plan's generator (export writes it; default: derived from `seed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_seed: Option<u64>,
 }
 
 /// The instance clock at load time.
@@ -186,6 +194,15 @@ impl Fixture {
         instance.removed_keystores = by_id(self.removed_keystores, |k| &k.id);
         instance.managed_keys = by_id(self.managed_keys, |k| &k.id);
         instance.associated_resources = self.associated_resources;
+        if let Some(state) = self.fault_seed {
+            instance.faults.rng = Rng::new(state);
+        }
+        for (index, rule) in self.faults.into_iter().enumerate() {
+            instance
+                .faults
+                .add(rule)
+                .map_err(|error| FixtureError::at(format!("faults[{index}]"), error.to_string()))?;
+        }
         // create_keystore gives an internal keystore the id of its own instance; so does loading.
         for keystore in instance.keystores.values_mut().chain(instance.removed_keystores.values_mut()) {
             if keystore.is_internal() && keystore.connection.ibm_instance_id.is_none() {
@@ -226,6 +243,8 @@ impl Fixture {
             managed_keys: instance.managed_keys.values().cloned().collect(),
             associated_resources: instance.associated_resources.clone(),
             divergences: Vec::new(),
+            faults: instance.faults.rules.clone(),
+            fault_seed: Some(instance.faults.rng.state),
         }
     }
 }

@@ -30,7 +30,8 @@ struct Shared {
 impl Store {
     /// A store whose instances come from `factory`; the default instance is created at once.
     pub fn new(factory: InstanceFactory) -> Store {
-        let store = Store { shared: Arc::new(Shared { instances: Mutex::new(BTreeMap::new()), factory: Mutex::new(factory) }) };
+        let store =
+            Store { shared: Arc::new(Shared { instances: Mutex::new(BTreeMap::new()), factory: Mutex::new(factory) }) };
         store.handle(DEFAULT_INSTANCE);
         store
     }
@@ -75,7 +76,10 @@ impl Store {
         }
         // Build outside the registry lock: a fixture load can take milliseconds.
         let fresh = self.fresh_instance(instance_id);
-        lock(&self.shared.instances).entry(instance_id.to_owned()).or_insert_with(|| Arc::new(Mutex::new(fresh))).clone()
+        lock(&self.shared.instances)
+            .entry(instance_id.to_owned())
+            .or_insert_with(|| Arc::new(Mutex::new(fresh)))
+            .clone()
     }
 }
 

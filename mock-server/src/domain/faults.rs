@@ -18,8 +18,6 @@ pub struct FaultPlan {
     pub rules: Vec<FaultRule>,
     /// Generator for probabilistic triggers and jitter; independent of the id generator.
     pub rng: Rng,
-    /// Ids handed to rules added without one (`rule-1`, `rule-2`, …).
-    pub next_rule_number: u64,
 }
 
 impl Default for Rng {
@@ -129,16 +127,16 @@ impl FaultDecision {
 impl FaultPlan {
     /// A plan with its own generator seeded from the instance seed.
     pub fn seeded(seed: u64) -> Self {
-        FaultPlan { rules: Vec::new(), rng: Rng::new(seed ^ 0x6661_756c_7473), next_rule_number: 1 }
+        FaultPlan { rules: Vec::new(), rng: Rng::new(seed ^ 0x6661_756c_7473) }
     }
 
     /// Adds a rule (assigning an id when it has none) after checking it; returns the id.
     pub fn add(&mut self, mut rule: FaultRule) -> Result<String> {
         check_rule(&rule)?;
         if rule.id.is_empty() {
-            self.next_rule_number = self.next_rule_number.max(1);
-            rule.id = format!("rule-{}", self.next_rule_number);
-            self.next_rule_number += 1;
+            // Derived from the rules present, so a plan needs no counter to round-trip through a fixture.
+            let highest = self.rules.iter().filter_map(|r| r.id.strip_prefix("rule-")?.parse::<u64>().ok()).max();
+            rule.id = format!("rule-{}", highest.unwrap_or(0) + 1);
         }
         if self.rules.iter().any(|r| r.id == rule.id) {
             return Err(Error::Conflict { message: format!("A fault rule with id '{}' already exists", rule.id) });
@@ -202,7 +200,10 @@ impl FaultPlan {
 
 fn default_message(status: u16) -> String {
     match status {
-        429 => "Too many requests: the rate limit of the instance was exceeded. Retry after the time given in Retry-After.".to_owned(),
+        429 => {
+            "Too many requests: the rate limit of the instance was exceeded. Retry after the time given in Retry-After."
+                .to_owned()
+        }
         503 => "The service is temporarily unavailable. Try again later.".to_owned(),
         500 => "The service had an internal error. Try again later.".to_owned(),
         other => format!("Injected fault: HTTP {other}"),
@@ -212,7 +213,10 @@ fn default_message(status: u16) -> String {
 fn check_rule(rule: &FaultRule) -> Result<()> {
     if let Effect::HttpError { status, .. } = rule.effect {
         if !(400..=599).contains(&status) {
-            return Err(Error::invalid_field("effect.status", format!("An injected error status must be 400 to 599, found {status}")));
+            return Err(Error::invalid_field(
+                "effect.status",
+                format!("An injected error status must be 400 to 599, found {status}"),
+            ));
         }
     }
     if let Effect::Latency { millis, jitter_millis } = rule.effect {
@@ -222,7 +226,10 @@ fn check_rule(rule: &FaultRule) -> Result<()> {
     }
     if let Trigger::Probability { probability } = rule.trigger {
         if !(0.0..=1.0).contains(&probability) {
-            return Err(Error::invalid_field("trigger.probability", format!("A probability must be within 0 and 1, found {probability}")));
+            return Err(Error::invalid_field(
+                "trigger.probability",
+                format!("A probability must be within 0 and 1, found {probability}"),
+            ));
         }
     }
     Ok(())
@@ -237,15 +244,28 @@ mod tests {
     }
 
     fn rule(trigger: Trigger, effect: Effect) -> FaultRule {
-        FaultRule { id: String::new(), operation: Some(Operation::SyncManagedKey), resource_id: None, trigger, effect, matched: 0, fired: 0 }
+        FaultRule {
+            id: String::new(),
+            operation: Some(Operation::SyncManagedKey),
+            resource_id: None,
+            trigger,
+            effect,
+            matched: 0,
+            fired: 0,
+        }
     }
 
     #[test]
     fn next_n_fires_exactly_n_times_on_matching_operations() {
         let mut plan = FaultPlan::seeded(1);
-        plan.add(rule(Trigger::NextN { count: 2 }, Effect::HttpError { status: 503, retry_after_seconds: None, message: None })).unwrap();
+        plan.add(rule(
+            Trigger::NextN { count: 2 },
+            Effect::HttpError { status: 503, retry_after_seconds: None, message: None },
+        ))
+        .unwrap();
         assert!(plan.evaluate(Operation::GetManagedKey, None, now()).is_empty());
-        let fired: Vec<bool> = (0..4).map(|_| !plan.evaluate(Operation::SyncManagedKey, None, now()).is_empty()).collect();
+        let fired: Vec<bool> =
+            (0..4).map(|_| !plan.evaluate(Operation::SyncManagedKey, None, now()).is_empty()).collect();
         assert_eq!(fired, [true, true, false, false]);
     }
 
@@ -253,7 +273,8 @@ mod tests {
     fn after_n_fires_from_the_n_plus_first_match() {
         let mut plan = FaultPlan::seeded(1);
         plan.add(rule(Trigger::AfterN { count: 1 }, Effect::DropConnection)).unwrap();
-        let fired: Vec<bool> = (0..3).map(|_| plan.evaluate(Operation::SyncManagedKey, None, now()).drop_connection).collect();
+        let fired: Vec<bool> =
+            (0..3).map(|_| plan.evaluate(Operation::SyncManagedKey, None, now()).drop_connection).collect();
         assert_eq!(fired, [false, true, true]);
     }
 

@@ -109,13 +109,14 @@ impl Auth {
             return Ok(());
         }
         let header = authorization.ok_or_else(|| {
-            ApiError::unauthorized("The request has no Authorization header; send 'Authorization: Bearer <IAM access token>'")
+            ApiError::unauthorized(
+                "The request has no Authorization header; send 'Authorization: Bearer <IAM access token>'",
+            )
         })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| ApiError::unauthorized("The Authorization header must have the form 'Bearer <IAM access token>'"))?;
+        let token =
+            header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).map(str::trim).ok_or_else(
+                || ApiError::unauthorized("The Authorization header must have the form 'Bearer <IAM access token>'"),
+            )?;
         if self.inner.static_tokens.iter().any(|t| t == token) {
             return Ok(());
         }
@@ -170,13 +171,21 @@ pub async fn iam_token(State(state): State<AppState>, body: axum::body::Bytes) -
             };
             let accepted = auth.mode() == AuthMode::None || auth.api_keys().iter().any(|k| k == apikey);
             if !accepted {
-                return failure(StatusCode::BAD_REQUEST, "BXNIM0415E", "Provided API key could not be found.".to_owned());
+                return failure(
+                    StatusCode::BAD_REQUEST,
+                    "BXNIM0415E",
+                    "Provided API key could not be found.".to_owned(),
+                );
             }
             Json(auth.issue()).into_response()
         }
         Some("refresh_token") => match form.get("refresh_token") {
             Some(token) if auth.refresh_token_valid(token) => Json(auth.issue()).into_response(),
-            _ => failure(StatusCode::BAD_REQUEST, "BXNIM0407E", "Provided refresh token is invalid or expired.".to_owned()),
+            _ => failure(
+                StatusCode::BAD_REQUEST,
+                "BXNIM0407E",
+                "Provided refresh token is invalid or expired.".to_owned(),
+            ),
         },
         other => failure(
             StatusCode::BAD_REQUEST,

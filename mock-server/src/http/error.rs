@@ -58,7 +58,8 @@ impl ApiError {
 
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).with_target(TargetType::Header, "Authorization")
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+            .with_target(TargetType::Header, "Authorization")
     }
 
     /// The generic error for a bare status produced outside our handlers (routing, body limits).
@@ -66,8 +67,12 @@ impl ApiError {
         let (code, message) = match status {
             StatusCode::NOT_FOUND => ("not_found", "The requested resource path does not exist in UKO API v4"),
             StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "The HTTP method is not allowed on this path"),
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is larger than the server accepts"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "The request body must be application/json"),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload_too_large", "The request body is larger than the server accepts")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ("unsupported_media_type", "The request body must be application/json")
+            }
             StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request was not received in time"),
             status if status.is_server_error() => ("internal_error", "The service had an internal error"),
             _ => ("bad_request", "The request could not be processed"),
@@ -119,27 +124,30 @@ impl From<domain::Error> for ApiError {
         let message = error.to_string();
         match error {
             domain::Error::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
-            domain::Error::PreconditionRequired => ApiError::new(StatusCode::PRECONDITION_REQUIRED, "precondition_required", message)
-                .with_target(TargetType::Header, "If-Match"),
-            domain::Error::PreconditionFailed { .. } => ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", message)
-                .with_target(TargetType::Header, "If-Match"),
+            domain::Error::PreconditionRequired => {
+                ApiError::new(StatusCode::PRECONDITION_REQUIRED, "precondition_required", message)
+                    .with_target(TargetType::Header, "If-Match")
+            }
+            domain::Error::PreconditionFailed { .. } => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", message)
+                    .with_target(TargetType::Header, "If-Match")
+            }
             domain::Error::MissingField { field } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "missing_field", message).with_target(TargetType::Field, field)
             }
             domain::Error::Invalid { target, .. } => match target {
-                Target::Field(name) => {
-                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message).with_target(TargetType::Field, name)
-                }
+                Target::Field(name) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message)
+                    .with_target(TargetType::Field, name),
                 Target::Parameter(name) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_query_parameter", message)
                     .with_target(TargetType::Parameter, name),
-                Target::Header(name) => {
-                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_header", message).with_target(TargetType::Header, name)
-                }
+                Target::Header(name) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_header", message)
+                    .with_target(TargetType::Header, name),
             },
             domain::Error::InvalidState { .. } => ApiError::new(StatusCode::CONFLICT, "invalid_state", message),
             domain::Error::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             domain::Error::TooManyRequests { retry_after_seconds, .. } => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message).with_retry_after(retry_after_seconds)
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+                    .with_retry_after(retry_after_seconds)
             }
         }
     }

@@ -97,12 +97,18 @@ fn futures_stream_error() -> impl futures_core::Stream<Item = Result<bytes::Byte
     struct Failing(bool);
     impl futures_core::Stream for Failing {
         type Item = Result<bytes::Bytes, std::io::Error>;
-        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
             if self.0 {
                 return std::task::Poll::Ready(None);
             }
             self.0 = true;
-            std::task::Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected dropped connection"))))
+            std::task::Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "injected dropped connection",
+            ))))
         }
     }
     Failing(false)

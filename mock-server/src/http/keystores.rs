@@ -24,7 +24,8 @@ pub async fn list_keystores(State(state): State<AppState>, ctx: Ctx, headers: He
             .collect();
         let paging = paging_links(&ctx, "/keystores", &ctx.params, listing.page, listing.total_count);
         Ok(Reply::json(StatusCode::OK, &envelope("keystores", items, listing.total_count, listing.page, paging)))
-    }).await
+    })
+    .await
 }
 
 pub async fn create_keystore(
@@ -44,7 +45,8 @@ pub async fn create_keystore(
         Ok(Reply::json(StatusCode::CREATED, &body)
             .with_etag(keystore.updated_at.etag())
             .with_location(format!("{}/keystores/{}", ctx.api_path, keystore.id)))
-    }).await
+    })
+    .await
 }
 
 pub async fn get_keystore(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Reply, ApiError> {
@@ -60,10 +62,15 @@ pub async fn update_keystore(
     run(&state, &ctx, Operation::UpdateKeystore, |instance, links| {
         instance.update_keystore(&id, ctx.if_match(), input)?;
         render(instance, &id, links)
-    }).await
+    })
+    .await
 }
 
-pub async fn delete_keystore(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Reply, ApiError> {
+pub async fn delete_keystore(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
     let mode = match ctx.params.one("mode") {
         None => DeleteKeystoreMode::Restrict,
         Some(text) => DeleteKeystoreMode::parse(text).ok_or_else(|| {
@@ -78,14 +85,20 @@ pub async fn delete_keystore(State(state): State<AppState>, ctx: Ctx, Path(id): 
     run(&state, &ctx, Operation::DeleteKeystore, |instance, _| {
         instance.delete_keystore(&id, ctx.if_match(), mode)?;
         Ok(Reply::no_content())
-    }).await
+    })
+    .await
 }
 
-pub async fn get_keystore_status(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Reply, ApiError> {
+pub async fn get_keystore_status(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
     run(&state, &ctx, Operation::GetKeystoreStatus, |instance, _| {
         let health = instance.keystore_status(&id)?;
         Ok(Reply::json(StatusCode::OK, &wire::keystore_status(health)))
-    }).await
+    })
+    .await
 }
 
 pub async fn list_associated_resources_for_target_keystore(
@@ -102,7 +115,8 @@ pub async fn list_associated_resources_for_target_keystore(
             .collect();
         let paging = paging_links(&ctx, &format!("/keystores/{id}/associated_resources"), &ctx.params, page, total);
         Ok(Reply::json(StatusCode::OK, &envelope("associated_resources", items, total, page, paging)))
-    }).await
+    })
+    .await
 }
 
 pub async fn list_managed_keys_from_keystore(
@@ -116,7 +130,8 @@ pub async fn list_managed_keys_from_keystore(
         let listing = instance.list_managed_keys(&ctx.params, KeyListScope::Keystore(&id))?;
         let path = format!("/keystores/{id}/managed_keys");
         super::managed_keys::render_key_list(instance, &ctx, &path, listing, links)
-    }).await
+    })
+    .await
 }
 
 /// The embedded health of a keystore in GET/list answers (no call counted against the keystore).
@@ -135,5 +150,6 @@ fn peek_health(instance: &Instance, keystore: &Keystore) -> KeystoreHealth {
 fn render(instance: &Instance, id: &str, links: &wire::Links<'_>) -> Result<Reply, ApiError> {
     let keystore = instance.keystore(id)?;
     let health = peek_health(instance, keystore);
-    Ok(Reply::json(StatusCode::OK, &wire::keystore(instance, keystore, health, links)).with_etag(keystore.updated_at.etag()))
+    Ok(Reply::json(StatusCode::OK, &wire::keystore(instance, keystore, health, links))
+        .with_etag(keystore.updated_at.etag()))
 }

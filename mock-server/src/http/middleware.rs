@@ -32,10 +32,13 @@ pub async fn finish_response(mut request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let error = response.extensions_mut().remove::<ApiError>();
     let status = response.status();
-    let is_json = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let error = match error {
         Some(error) => Some(error),
-        None if status.is_client_error() || status.is_server_error() => (!is_json).then(|| ApiError::from_status(status)),
+        None if status.is_client_error() || status.is_server_error() => {
+            (!is_json).then(|| ApiError::from_status(status))
+        }
         None => None,
     };
     if let Some(error) = error {
@@ -83,7 +86,9 @@ pub async fn rewrite_instance_prefix(mut request: Request, next: Next) -> Respon
 
 /// True for instance ids usable in a path and a file name.
 pub fn valid_instance_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && !id.starts_with('.')
+    (1..=64).contains(&id.len())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !id.starts_with('.')
 }
 
 /// A UUID-shaped id from a process-wide counter: deterministic for a given request order.

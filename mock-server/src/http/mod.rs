@@ -60,7 +60,9 @@ pub fn api_router() -> Router<AppState> {
         .route("/templates", get(templates::list_key_templates).post(templates::create_key_template))
         .route(
             "/templates/{id}",
-            get(templates::get_key_template).patch(templates::update_key_template).delete(templates::delete_key_template),
+            get(templates::get_key_template)
+                .patch(templates::update_key_template)
+                .delete(templates::delete_key_template),
         )
         .route("/templates/{id}/archive", post(templates::archive_key_template))
         .route("/templates/{id}/unarchive", post(templates::unarchive_key_template))
@@ -257,7 +259,13 @@ pub struct PagingLinks {
 }
 
 /// Builds a list envelope from rendered items.
-pub fn envelope<T>(items_name: &'static str, items: Vec<T>, total_count: usize, page: Page, links: PagingLinks) -> wire::ListEnvelope<T> {
+pub fn envelope<T>(
+    items_name: &'static str,
+    items: Vec<T>,
+    total_count: usize,
+    page: Page,
+    links: PagingLinks,
+) -> wire::ListEnvelope<T> {
     wire::ListEnvelope {
         items_name,
         items,

@@ -578,7 +578,12 @@ pub fn keystore_status(health: domain::keystores::KeystoreHealth) -> KeystoreSta
 }
 
 /// Renders `status_in_keystores` entries; `trace` fills the embedded errors.
-pub fn status_entries(instance: &Instance, entries: Vec<StatusEntry>, links: &Links<'_>, trace: &str) -> Vec<StatusInKeystoreBody> {
+pub fn status_entries(
+    instance: &Instance,
+    entries: Vec<StatusEntry>,
+    links: &Links<'_>,
+    trace: &str,
+) -> Vec<StatusInKeystoreBody> {
     entries
         .into_iter()
         .map(|entry| {
@@ -673,7 +678,10 @@ pub fn managed_key<'a>(
                 id: &i.id,
                 label_in_keystore: &i.label_in_keystore,
                 instance_type: i.instance_type.as_str(),
-                keystore: InstanceInKeystore { group: &i.keystore.group, keystore_type: i.keystore.keystore_type.as_str() },
+                keystore: InstanceInKeystore {
+                    group: &i.keystore.group,
+                    keystore_type: i.keystore.keystore_type.as_str(),
+                },
                 google_key_protection_level: i.keystore.google_key_protection_level.as_deref(),
                 google_key_purpose: i.keystore.google_key_purpose.as_deref(),
                 google_kms_algorithm: i.keystore.google_kms_algorithm.as_deref(),
