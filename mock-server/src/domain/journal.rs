@@ -31,6 +31,10 @@ pub struct JournalEntry {
     /// Fault rules that fired on this request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
+    /// Wall-clock milliseconds since the server started when the request arrived. The only field that is
+    /// not reproducible; it lets the conformance suite check timing rules such as `Retry-After`.
+    #[serde(default)]
+    pub received_ms: u64,
 }
 
 /// Bounded ring of entries.
@@ -107,6 +111,7 @@ mod tests {
             status: 200,
             etag: None,
             fault: None,
+            received_ms: 0,
         }
     }
 

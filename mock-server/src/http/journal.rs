@@ -50,6 +50,7 @@ pub async fn record_request(State(state): State<AppState>, mut request: Request,
     let operation = route.as_deref().and_then(|r| operation_for(&method, r));
     let resource_id = route.as_deref().filter(|r| r.contains("{id}")).and_then(|_| path_id(&path));
     let if_match = request.headers().get(header::IF_MATCH).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let received_ms = u64::try_from(server_started().elapsed().as_millis()).unwrap_or(u64::MAX);
 
     let response = next.run(request).await;
 
@@ -69,12 +70,19 @@ pub async fn record_request(State(state): State<AppState>, mut request: Request,
             status,
             etag,
             fault: contents.fault,
+            received_ms,
         });
     });
     if contents.drop_connection {
         return dropped_connection();
     }
     response
+}
+
+/// The instant the process started serving, for `received_ms`.
+pub fn server_started() -> std::time::Instant {
+    static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(std::time::Instant::now)
 }
 
 /// The `{id}` segment of `/api/v4/<collection>/{id}[/...]`.
