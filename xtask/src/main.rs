@@ -1,1 +1,60 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>`:
+//! - `ci`: what `.ci/run` checks (fmt, clippy, tests), for running locally.
+//! - `bench [--quick]`: the ratio benchmarks of BENCHMARKS.md.
+//! - `baseline-server`: the bare axum server the benchmarks compare against (started by `bench`).
+//!
+//! xtask depends on no workspace crate: it drives cargo and the built binaries.
+
+mod bench;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+fn main() -> anyhow::Result<()> {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    match arguments.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("bench") => bench::run(&arguments[1..]),
+        Some("baseline-server") => bench::baseline_server(&arguments[1..]),
+        Some("--help") | Some("-h") | None => {
+            println!("usage: cargo xtask <command>\n");
+            println!("  ci                 cargo fmt --check, clippy -D warnings, tests (as .ci/run does)");
+            println!("  bench [--quick]    build release binaries and measure the BENCHMARKS.md figures");
+            println!("                     (--quick: a short smoke run that proves the benchmarks still work)");
+            println!("  baseline-server    bare axum server used as the benchmarks' baseline (internal)");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command '{other}'; run `cargo xtask --help`"),
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn project_root() -> PathBuf {
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("xtask"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// `cargo`, as the environment names it.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    command.current_dir(project_root());
+    command
+}
+
+fn ci() -> anyhow::Result<()> {
+    let steps: [&[&str]; 3] = [
+        &["fmt", "--all", "--", "--check"],
+        &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+        &["test", "--workspace", "--locked"],
+    ];
+    for step in steps {
+        println!("== cargo {}", step.join(" "));
+        let status = cargo().args(step).status().with_context(|| format!("cannot run cargo {}", step.join(" ")))?;
+        if !status.success() {
+            bail!("cargo {} failed", step.join(" "));
+        }
+    }
+    Ok(())
+}

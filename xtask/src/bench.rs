@@ -1,0 +1,544 @@
+//! `cargo xtask bench`: the performance figures of BENCHMARKS.md, measured as ratios against a bare
+//! axum baseline in the same run so machine noise cancels, each run several times (median, min, max).
+//!
+//! The mock and the baseline run as separate release processes on loopback; the load generator is
+//! a reqwest client with a fixed number of keep-alive connections. Results go to stdout as a table and
+//! to `target/bench/results.json`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+use crate::{cargo, project_root};
+
+const KEY_ID: &str = "44444444-4444-4444-8444-000000000001";
+const CONNECTIONS: usize = 32;
+
+/// How long and how often each figure is measured.
+struct Plan {
+    quick: bool,
+    repetitions: usize,
+    load_duration: Duration,
+    cold_starts: usize,
+}
+
+/// One reported figure.
+struct Figure {
+    name: &'static str,
+    unit: &'static str,
+    samples: Vec<f64>,
+    target: String,
+    met: Option<bool>,
+    note: String,
+}
+
+impl Figure {
+    fn median(&self) -> f64 {
+        let mut sorted = self.samples.clone();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+    }
+    fn min(&self) -> f64 {
+        self.samples.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+    fn max(&self) -> f64 {
+        self.samples.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// Entry point of `cargo xtask bench`.
+pub fn run(arguments: &[String]) -> anyhow::Result<()> {
+    let quick = arguments.iter().any(|a| a == "--quick");
+    let plan = if quick {
+        Plan { quick, repetitions: 1, load_duration: Duration::from_millis(500), cold_starts: 2 }
+    } else {
+        Plan { quick, repetitions: 3, load_duration: Duration::from_secs(5), cold_starts: 10 }
+    };
+    println!("== building release binaries");
+    let status = cargo().args(["build", "--release", "--quiet", "-p", "uko-mock", "-p", "xtask"]).status()?;
+    if !status.success() {
+        bail!("cargo build --release failed");
+    }
+    let conformance_built = cargo()
+        .args(["build", "--release", "--quiet", "-p", "uko-conformance"])
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let release = project_root().join("target/release");
+    let mock = release.join("uko-mock");
+    let xtask = release.join("xtask");
+    let out_dir = project_root().join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let big_fixture = out_dir.join("fixture-20k.json");
+    write_big_fixture(&big_fixture, 20_000)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let mut figures = Vec::new();
+
+    println!("== cold start");
+    figures.push(cold_start(&mock, &plan, None)?);
+    println!("== start with a 20,000-key fixture");
+    figures.push(cold_start(&mock, &plan, Some(&big_fixture))?);
+
+    println!("== memory");
+    figures.extend(memory(&mock, &big_fixture)?);
+
+    println!("== GET managed key and POST sync under load, against the baseline");
+    figures.extend(runtime.block_on(throughput(&mock, &xtask, &plan))?);
+
+    println!("== list with filter, sort and page over 20,000 keys");
+    figures.push(runtime.block_on(list_latency(&mock, &big_fixture, &plan))?);
+
+    println!("== durable writes (--state-file)");
+    figures.push(runtime.block_on(durable_writes(&mock, &plan, &out_dir))?);
+
+    if conformance_built {
+        println!("== conformance suite with the in-process reference client");
+        figures.push(conformance_rate(&release.join("uko-conformance"), &plan)?);
+    }
+
+    print_table(&figures);
+    let json = json!({
+        "quick": plan.quick,
+        "figures": figures.iter().map(|f| json!({
+            "name": f.name, "unit": f.unit, "median": f.median(), "min": f.min(), "max": f.max(),
+            "samples": f.samples, "target": f.target, "met": f.met, "note": f.note,
+        })).collect::<Vec<_>>(),
+    });
+    let results = out_dir.join("results.json");
+    std::fs::write(&results, serde_json::to_vec_pretty(&json)?)?;
+    println!("results written to {}", results.display());
+    let missed: Vec<&str> = figures.iter().filter(|f| f.met == Some(false)).map(|f| f.name).collect();
+    if !missed.is_empty() {
+        println!("targets missed: {}", missed.join(", "));
+    }
+    Ok(())
+}
+
+/// A running server process, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `uko-mock --port 0` and waits for the "listening on" banner line.
+fn start_mock(mock: &Path, extra: &[&str]) -> anyhow::Result<(Server, Instant)> {
+    let started = Instant::now();
+    let mut child = Command::new(mock)
+        .args(["--port", "0", "--auth", "none", "--log", "warn"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", mock.display()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let Some(line) = lines.next() else { bail!("uko-mock exited before printing its address") };
+        let line = line?;
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok((Server { child, base }, started))
+}
+
+fn blocking_get_until_ok(url: &str, deadline: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < deadline {
+        if raw_get_status(url) == Some(200) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    bail!("{url} did not answer 200 within {deadline:?}")
+}
+
+/// A minimal HTTP/1.1 GET over a fresh connection (no client start-up cost in the cold-start figure).
+fn raw_get_status(url: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".to_owned()));
+    let mut stream = std::net::TcpStream::connect(authority).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+fn cold_start(mock: &Path, plan: &Plan, fixture: Option<&Path>) -> anyhow::Result<Figure> {
+    let mut samples = Vec::new();
+    let fixture_arguments: Vec<String> = match fixture {
+        Some(path) => vec!["--fixture".into(), path.display().to_string()],
+        None => Vec::new(),
+    };
+    let extra: Vec<&str> = fixture_arguments.iter().map(String::as_str).collect();
+    for _ in 0..plan.cold_starts {
+        let (server, started) = start_mock(mock, &extra)?;
+        blocking_get_until_ok(&format!("{}/api/v4/managed_keys/{KEY_ID}", server.base), Duration::from_secs(30))?;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (name, limit) = if fixture.is_some() { ("start with 20,000 keys", 300.0) } else { ("cold start to first 200", 20.0) };
+    let median = median(&samples);
+    Ok(Figure { name, unit: "ms", samples, target: format!("< {limit} ms median"), met: Some(median < limit), note: String::new() })
+}
+
+fn memory(mock: &Path, big_fixture: &Path) -> anyhow::Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    for (name, fixture, limit) in [("RSS idle", None, 15.0), ("RSS with 20,000 keys", Some(big_fixture), 60.0)] {
+        let arguments: Vec<String> = fixture.map(|p| vec!["--fixture".into(), p.display().to_string()]).unwrap_or_default();
+        let extra: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        let (server, _) = start_mock(mock, &extra)?;
+        blocking_get_until_ok(&format!("{}/api/v4/managed_keys/{KEY_ID}", server.base), Duration::from_secs(30))?;
+        std::thread::sleep(Duration::from_millis(200));
+        let rss = rss_mib(server.child.id())?;
+        figures.push(Figure {
+            name,
+            unit: "MiB",
+            samples: vec![rss],
+            target: format!("< {limit} MiB"),
+            met: Some(rss < limit),
+            note: String::new(),
+        });
+    }
+    Ok(figures)
+}
+
+fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS in /proc status")?;
+    Ok(kib / 1024.0)
+}
+
+/// Result of one load run.
+struct Load {
+    requests_per_second: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+async fn load(url: &str, method: reqwest::Method, headers: &[(&str, &str)], duration: Duration) -> anyhow::Result<Load> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let client = client.clone();
+        let stop = stop.clone();
+        let url = url.to_owned();
+        let method = method.clone();
+        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let mut request = client.request(method.clone(), &url);
+                for (name, value) in &headers {
+                    request = request.header(name, value);
+                }
+                match request.send().await {
+                    Ok(response) if response.status().is_success() => {
+                        let _ = response.bytes().await;
+                        latencies.push(started.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (task_latencies, task_errors) = task.await?;
+        latencies.extend(task_latencies);
+        errors += task_errors;
+    }
+    latencies.sort();
+    let p99 = latencies.get(latencies.len().saturating_sub(1) * 99 / 100).copied().unwrap_or_default();
+    Ok(Load { requests_per_second: latencies.len() as f64 / duration.as_secs_f64(), p99_ms: p99.as_secs_f64() * 1000.0, errors })
+}
+
+async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Vec<Figure>> {
+    let (server, _) = start_mock(mock, &[])?;
+    let key_url = format!("{}/api/v4/managed_keys/{KEY_ID}", server.base);
+    let sync_url = format!("{key_url}/sync_status_in_keystores");
+    let client = reqwest::Client::new();
+    let response = client.get(&key_url).send().await?;
+    let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).context("no ETag on GET key")?.to_owned();
+    let key_body = response.bytes().await?;
+    let sync_body = client.post(&sync_url).header("If-Match", &etag).send().await?.bytes().await?;
+    let bodies = project_root().join("target/bench");
+    std::fs::write(bodies.join("key.json"), &key_body)?;
+    std::fs::write(bodies.join("sync.json"), &sync_body)?;
+    let mut baseline = Command::new(xtask)
+        .args(["baseline-server", &bodies.join("key.json").display().to_string(), &bodies.join("sync.json").display().to_string()])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = baseline.stdout.take().context("no stdout")?;
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first)?;
+    let baseline_base = first.trim().to_owned();
+    let baseline_guard = Server { child: baseline, base: baseline_base.clone() };
+    let baseline_key = format!("{}/api/v4/managed_keys/{KEY_ID}", baseline_guard.base);
+    let baseline_sync = format!("{baseline_key}/sync_status_in_keystores");
+
+    let mut get_ratio = Vec::new();
+    let mut sync_ratio = Vec::new();
+    let mut get_p99 = Vec::new();
+    let mut sync_p99 = Vec::new();
+    let mut notes = Vec::new();
+    for _ in 0..plan.repetitions {
+        let base_get = load(&baseline_key, reqwest::Method::GET, &[], plan.load_duration).await?;
+        let mock_get = load(&key_url, reqwest::Method::GET, &[], plan.load_duration).await?;
+        let base_sync = load(&baseline_sync, reqwest::Method::POST, &[("If-Match", &etag)], plan.load_duration).await?;
+        let mock_sync = load(&sync_url, reqwest::Method::POST, &[("If-Match", &etag)], plan.load_duration).await?;
+        get_ratio.push(100.0 * mock_get.requests_per_second / base_get.requests_per_second.max(1.0));
+        sync_ratio.push(100.0 * mock_sync.requests_per_second / base_sync.requests_per_second.max(1.0));
+        get_p99.push(mock_get.p99_ms);
+        sync_p99.push(mock_sync.p99_ms);
+        notes.push(format!(
+            "GET {:.0} vs {:.0} req/s, sync {:.0} vs {:.0} req/s, errors {}",
+            mock_get.requests_per_second,
+            base_get.requests_per_second,
+            mock_sync.requests_per_second,
+            base_sync.requests_per_second,
+            mock_get.errors + mock_sync.errors
+        ));
+    }
+    drop(server);
+    let note = notes.join("; ");
+    Ok(vec![
+        Figure {
+            name: "GET managed key, 32 conns (% of baseline)",
+            unit: "%",
+            met: Some(median(&get_ratio) >= 70.0),
+            samples: get_ratio,
+            target: ">= 70 % of baseline".into(),
+            note: note.clone(),
+        },
+        Figure { name: "GET managed key p99", unit: "ms", samples: get_p99, target: "reported".into(), met: None, note: String::new() },
+        Figure {
+            name: "POST sync, 32 conns (% of baseline)",
+            unit: "%",
+            met: Some(median(&sync_ratio) >= 50.0),
+            samples: sync_ratio,
+            target: ">= 50 % of baseline".into(),
+            note,
+        },
+        Figure { name: "POST sync p99", unit: "ms", samples: sync_p99, target: "reported".into(), met: None, note: String::new() },
+    ])
+}
+
+async fn list_latency(mock: &Path, big_fixture: &Path, plan: &Plan) -> anyhow::Result<Figure> {
+    let fixture = big_fixture.display().to_string();
+    let (server, _) = start_mock(mock, &["--fixture", &fixture])?;
+    let client = reqwest::Client::new();
+    let requests = if plan.quick { 50 } else { 500 };
+    let mut samples = Vec::new();
+    for _ in 0..plan.repetitions {
+        let mut latencies = Vec::new();
+        for index in 0..requests {
+            let offset = (index * 100) % 10_000;
+            let url = format!(
+                "{}/api/v4/managed_keys?state=active,deactivated&algorithm=aes&sort=label,-created_at&limit=100&offset={offset}",
+                server.base
+            );
+            let started = Instant::now();
+            let response = client.get(&url).send().await?;
+            if !response.status().is_success() {
+                bail!("list answered {}", response.status());
+            }
+            let _ = response.bytes().await?;
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+        let p99 = latencies[latencies.len().saturating_sub(1) * 99 / 100];
+        samples.push(p99.as_secs_f64() * 1000.0);
+    }
+    let met = median(&samples) < 5.0;
+    Ok(Figure {
+        name: "list filter+sort+page over 20,000 keys, p99",
+        unit: "ms",
+        samples,
+        target: "< 5 ms".into(),
+        met: Some(met),
+        note: String::new(),
+    })
+}
+
+async fn durable_writes(mock: &Path, plan: &Plan, out_dir: &Path) -> anyhow::Result<Figure> {
+    let help = Command::new(mock).arg("--help").output()?;
+    if !String::from_utf8_lossy(&help.stdout).contains("--state-file") {
+        return Ok(Figure {
+            name: "--state-file write throughput (% of in-memory)",
+            unit: "%",
+            samples: vec![],
+            target: ">= 30 % of in-memory".into(),
+            met: None,
+            note: "uko-mock has no --state-file yet".into(),
+        });
+    }
+    let state_file = out_dir.join("bench-state.json");
+    let _ = std::fs::remove_file(&state_file);
+    let mut ratios = Vec::new();
+    for _ in 0..plan.repetitions {
+        let memory_rate = sync_rate(mock, &[], plan.load_duration).await?;
+        let state = state_file.display().to_string();
+        let durable_rate = sync_rate(mock, &["--state-file", &state], plan.load_duration).await?;
+        let _ = std::fs::remove_file(&state_file);
+        ratios.push(100.0 * durable_rate / memory_rate.max(1.0));
+    }
+    let met = median(&ratios) >= 30.0;
+    Ok(Figure {
+        name: "--state-file write throughput (% of in-memory)",
+        unit: "%",
+        samples: ratios,
+        target: ">= 30 % of in-memory".into(),
+        met: Some(met),
+        note: "POST sync (a journaled mutation), 32 connections".into(),
+    })
+}
+
+async fn sync_rate(mock: &Path, extra: &[&str], duration: Duration) -> anyhow::Result<f64> {
+    let (server, _) = start_mock(mock, extra)?;
+    let key_url = format!("{}/api/v4/managed_keys/{KEY_ID}", server.base);
+    let response = reqwest::get(&key_url).await?;
+    let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).context("no ETag")?.to_owned();
+    let result = load(&format!("{key_url}/sync_status_in_keystores"), reqwest::Method::POST, &[("If-Match", &etag)], duration).await?;
+    Ok(result.requests_per_second)
+}
+
+fn conformance_rate(binary: &Path, plan: &Plan) -> anyhow::Result<Figure> {
+    let cases = if plan.quick { 50 } else { 1000 };
+    let started = Instant::now();
+    let output = Command::new(binary)
+        .args(["run", "--client", "builtin:reference", "--cases", &cases.to_string(), "--seed", "1"])
+        .output()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    let rate = cases as f64 / started.elapsed().as_secs_f64();
+    let note = if output.status.success() { String::new() } else { "the reference client failed some cases".to_owned() };
+    Ok(Figure {
+        name: "conformance cases/s (in-process reference client)",
+        unit: "cases/s",
+        samples: vec![rate],
+        target: ">= 100 cases/s".into(),
+        met: Some(rate >= 100.0),
+        note,
+    })
+}
+
+fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn print_table(figures: &[Figure]) {
+    println!();
+    println!("| figure | median | min | max | target | met |");
+    println!("|---|---|---|---|---|---|");
+    for figure in figures {
+        let met = match figure.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
+        if figure.samples.is_empty() {
+            println!("| {} | - | - | - | {} | {} ({}) |", figure.name, figure.target, met, figure.note);
+            continue;
+        }
+        println!(
+            "| {} | {:.2} {} | {:.2} | {:.2} | {} | {met} |",
+            figure.name,
+            figure.median(),
+            figure.unit,
+            figure.min(),
+            figure.max(),
+            figure.target
+        );
+    }
+    for figure in figures.iter().filter(|f| !f.note.is_empty() && !f.samples.is_empty()) {
+        println!("  {}: {}", figure.name, figure.note);
+    }
+}
+
+/// Writes the default fixture plus `count` extra active/deactivated AES keys spread over the
+/// internal keystore, as a fixture for the list, load and memory figures.
+fn write_big_fixture(path: &PathBuf, count: usize) -> anyhow::Result<()> {
+    let default = std::fs::read_to_string(project_root().join("fixtures/default.json"))?;
+    let mut fixture: Value = serde_json::from_str(&default)?;
+    let template = fixture["managed_keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["id"] == KEY_ID))
+        .cloned()
+        .context("default fixture lacks the benchmark key")?;
+    let keys = fixture["managed_keys"].as_array_mut().context("managed_keys is not an array")?;
+    let existing = keys.len();
+    for index in 0..count.saturating_sub(existing) {
+        let mut key = template.clone();
+        key["id"] = json!(format!("99999999-9999-4999-8999-{index:012}"));
+        let label = json!(format!("bench-key-{:05}", (index * 7919) % count));
+        key["label"] = label.clone();
+        key["state"] = json!(if index % 3 == 0 { "deactivated" } else { "active" });
+        if let Some(instances) = key["instances"].as_array_mut() {
+            for (n, instance) in instances.iter_mut().enumerate() {
+                instance["id"] = json!(format!("98888888-9999-4999-8999-{:010}{n:02}", index));
+                instance["label_in_keystore"] = label.clone();
+            }
+        }
+        keys.push(key);
+    }
+    fixture["description"] = json!(format!("Benchmark fixture: the default fixture plus keys up to {count} in total"));
+    std::fs::write(path, serde_json::to_vec(&fixture)?)?;
+    Ok(())
+}
+
+/// `cargo xtask baseline-server KEY_BODY SYNC_BODY`: a bare axum server answering the benchmark paths
+/// with the same bytes as uko-mock, from constants. Prints its base URL on the first stdout line.
+pub fn baseline_server(arguments: &[String]) -> anyhow::Result<()> {
+    let [key_file, sync_file] = arguments else { bail!("usage: xtask baseline-server KEY_BODY SYNC_BODY") };
+    let key_body: &'static [u8] = Vec::leak(std::fs::read(key_file)?);
+    let sync_body: &'static [u8] = Vec::leak(std::fs::read(sync_file)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        use axum::http::header;
+        let app = axum::Router::new()
+            .route(
+                "/api/v4/managed_keys/{id}",
+                axum::routing::get(move || async move { ([(header::CONTENT_TYPE, "application/json")], key_body) }),
+            )
+            .route(
+                "/api/v4/managed_keys/{id}/sync_status_in_keystores",
+                axum::routing::post(move || async move { ([(header::CONTENT_TYPE, "application/json")], sync_body) }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("http://{}", listener.local_addr()?);
+        axum::serve(listener, app).await?;
+        anyhow::Ok(())
+    })
+}
