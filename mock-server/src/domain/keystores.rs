@@ -191,6 +191,9 @@ impl Instance {
     pub fn delete_keystore(&mut self, id: &str, if_match: Option<&str>, mode: DeleteKeystoreMode) -> Result<()> {
         let keystore = self.keystore(id)?;
         check_if_match(if_match, keystore.updated_at, self.settings.if_match_wildcard)?;
+        // Copies whose destruction period has ended are gone (reads settle them too); they must not block.
+        self.settle_pending_destructions();
+        let keystore = self.keystore(id)?;
         let is_internal = keystore.is_internal();
         let linked: Vec<String> = self
             .managed_keys
@@ -251,19 +254,21 @@ impl Instance {
         self.keystore(id)?;
         let reachable = self.probe_keystore(id);
         let keystore = self.keystore(id)?;
-        let health = if !reachable {
-            KeystoreHealth {
-                health_status: HealthStatus::NotResponding,
-                message: format!("The keystore '{}' did not respond.", keystore.name),
-                last_heartbeat: keystore.simulation.last_heartbeat,
-            }
-        } else if keystore.simulation.configuration_error {
+        // `probe_keystore` is false for a configuration error too, so that case is told apart first
+        // (the same order as `peek_health`, which list filters use).
+        let health = if keystore.simulation.configuration_error {
             KeystoreHealth {
                 health_status: HealthStatus::ConfigurationError,
                 message: format!(
                     "The keystore '{}' rejected the connection data (credentials or configuration).",
                     keystore.name
                 ),
+                last_heartbeat: keystore.simulation.last_heartbeat,
+            }
+        } else if !reachable {
+            KeystoreHealth {
+                health_status: HealthStatus::NotResponding,
+                message: format!("The keystore '{}' did not respond.", keystore.name),
                 last_heartbeat: keystore.simulation.last_heartbeat,
             }
         } else {
