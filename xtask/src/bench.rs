@@ -195,15 +195,24 @@ fn cold_start(mock: &Path, plan: &Plan, fixture: Option<&Path>) -> anyhow::Resul
         blocking_get_until_ok(&format!("{}/api/v4/managed_keys/{KEY_ID}", server.base), Duration::from_secs(30))?;
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
     }
-    let (name, limit) = if fixture.is_some() { ("start with 20,000 keys", 300.0) } else { ("cold start to first 200", 20.0) };
+    let (name, limit) =
+        if fixture.is_some() { ("start with 20,000 keys", 300.0) } else { ("cold start to first 200", 20.0) };
     let median = median(&samples);
-    Ok(Figure { name, unit: "ms", samples, target: format!("< {limit} ms median"), met: Some(median < limit), note: String::new() })
+    Ok(Figure {
+        name,
+        unit: "ms",
+        samples,
+        target: format!("< {limit} ms median"),
+        met: Some(median < limit),
+        note: String::new(),
+    })
 }
 
 fn memory(mock: &Path, big_fixture: &Path) -> anyhow::Result<Vec<Figure>> {
     let mut figures = Vec::new();
     for (name, fixture, limit) in [("RSS idle", None, 15.0), ("RSS with 20,000 keys", Some(big_fixture), 60.0)] {
-        let arguments: Vec<String> = fixture.map(|p| vec!["--fixture".into(), p.display().to_string()]).unwrap_or_default();
+        let arguments: Vec<String> =
+            fixture.map(|p| vec!["--fixture".into(), p.display().to_string()]).unwrap_or_default();
         let extra: Vec<&str> = arguments.iter().map(String::as_str).collect();
         let (server, _) = start_mock(mock, &extra)?;
         blocking_get_until_ok(&format!("{}/api/v4/managed_keys/{KEY_ID}", server.base), Duration::from_secs(30))?;
@@ -239,7 +248,12 @@ struct Load {
     errors: u64,
 }
 
-async fn load(url: &str, method: reqwest::Method, headers: &[(&str, &str)], duration: Duration) -> anyhow::Result<Load> {
+async fn load(
+    url: &str,
+    method: reqwest::Method,
+    headers: &[(&str, &str)],
+    duration: Duration,
+) -> anyhow::Result<Load> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build()?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -280,7 +294,11 @@ async fn load(url: &str, method: reqwest::Method, headers: &[(&str, &str)], dura
     }
     latencies.sort();
     let p99 = latencies.get(latencies.len().saturating_sub(1) * 99 / 100).copied().unwrap_or_default();
-    Ok(Load { requests_per_second: latencies.len() as f64 / duration.as_secs_f64(), p99_ms: p99.as_secs_f64() * 1000.0, errors })
+    Ok(Load {
+        requests_per_second: latencies.len() as f64 / duration.as_secs_f64(),
+        p99_ms: p99.as_secs_f64() * 1000.0,
+        errors,
+    })
 }
 
 async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Vec<Figure>> {
@@ -296,7 +314,11 @@ async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Ve
     std::fs::write(bodies.join("key.json"), &key_body)?;
     std::fs::write(bodies.join("sync.json"), &sync_body)?;
     let mut baseline = Command::new(xtask)
-        .args(["baseline-server", &bodies.join("key.json").display().to_string(), &bodies.join("sync.json").display().to_string()])
+        .args([
+            "baseline-server",
+            &bodies.join("key.json").display().to_string(),
+            &bodies.join("sync.json").display().to_string(),
+        ])
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = baseline.stdout.take().context("no stdout")?;
@@ -341,7 +363,14 @@ async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Ve
             target: ">= 70 % of baseline".into(),
             note: note.clone(),
         },
-        Figure { name: "GET managed key p99", unit: "ms", samples: get_p99, target: "reported".into(), met: None, note: String::new() },
+        Figure {
+            name: "GET managed key p99",
+            unit: "ms",
+            samples: get_p99,
+            target: "reported".into(),
+            met: None,
+            note: String::new(),
+        },
         Figure {
             name: "POST sync, 32 conns (% of baseline)",
             unit: "%",
@@ -350,7 +379,14 @@ async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Ve
             target: ">= 50 % of baseline".into(),
             note,
         },
-        Figure { name: "POST sync p99", unit: "ms", samples: sync_p99, target: "reported".into(), met: None, note: String::new() },
+        Figure {
+            name: "POST sync p99",
+            unit: "ms",
+            samples: sync_p99,
+            target: "reported".into(),
+            met: None,
+            note: String::new(),
+        },
     ])
 }
 
@@ -429,7 +465,9 @@ async fn sync_rate(mock: &Path, extra: &[&str], duration: Duration) -> anyhow::R
     let key_url = format!("{}/api/v4/managed_keys/{KEY_ID}", server.base);
     let response = reqwest::get(&key_url).await?;
     let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).context("no ETag")?.to_owned();
-    let result = load(&format!("{key_url}/sync_status_in_keystores"), reqwest::Method::POST, &[("If-Match", &etag)], duration).await?;
+    let result =
+        load(&format!("{key_url}/sync_status_in_keystores"), reqwest::Method::POST, &[("If-Match", &etag)], duration)
+            .await?;
     Ok(result.requests_per_second)
 }
 
@@ -441,7 +479,8 @@ fn conformance_rate(binary: &Path, plan: &Plan) -> anyhow::Result<Figure> {
         .output()
         .with_context(|| format!("cannot run {}", binary.display()))?;
     let rate = cases as f64 / started.elapsed().as_secs_f64();
-    let note = if output.status.success() { String::new() } else { "the reference client failed some cases".to_owned() };
+    let note =
+        if output.status.success() { String::new() } else { "the reference client failed some cases".to_owned() };
     Ok(Figure {
         name: "conformance cases/s (in-process reference client)",
         unit: "cases/s",

@@ -191,6 +191,9 @@ impl Instance {
     pub fn delete_keystore(&mut self, id: &str, if_match: Option<&str>, mode: DeleteKeystoreMode) -> Result<()> {
         let keystore = self.keystore(id)?;
         check_if_match(if_match, keystore.updated_at, self.settings.if_match_wildcard)?;
+        // Copies whose destruction period has ended are gone (reads settle them too); they must not block.
+        self.settle_pending_destructions();
+        let keystore = self.keystore(id)?;
         let is_internal = keystore.is_internal();
         let linked: Vec<String> = self
             .managed_keys
@@ -251,7 +254,8 @@ impl Instance {
         self.keystore(id)?;
         let reachable = self.probe_keystore(id);
         let keystore = self.keystore(id)?;
-        // probe_keystore also fails a misconfigured keystore, so its flag is checked first.
+        // `probe_keystore` is false for a configuration error too, so that case is told apart first
+        // (the same order as `peek_health`, which list filters use).
         let health = if keystore.simulation.configuration_error {
             KeystoreHealth {
                 health_status: HealthStatus::ConfigurationError,

@@ -179,7 +179,9 @@ impl Instance {
                 message: format!("The service was not able to update key '{id}' because it is destroyed."),
             });
         }
-        let scheme_based = !key.label_tags.is_empty();
+        // A scheme without placeholders yields no label_tags but still fixes the label.
+        let scheme_based = !key.label_tags.is_empty()
+            || self.templates.get(&key.template_id).is_some_and(|t| t.naming_scheme.is_some());
         if input.label.as_ref().is_some_and(|l| *l != key.label) && scheme_based {
             return Err(Error::InvalidState {
                 message: format!("The label of key '{id}' follows its template's naming scheme and cannot be changed."),
@@ -422,6 +424,9 @@ impl Instance {
                 message: format!("The service was not able to delete key '{id}' because it is in state '{}'; it must be in a 'destroyed' state.", key.state),
             });
         }
+        // Copies whose destruction period has ended are gone (reads settle them too); they must not block.
+        self.settle_pending_destructions();
+        let key = self.managed_key(id)?;
         let pending = key.referenced_keystores.iter().any(|ks| {
             self.keystores
                 .get(ks)

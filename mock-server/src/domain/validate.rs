@@ -47,13 +47,13 @@ pub fn vault_name(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks a keystore name: 1–100 characters, `^[A-Za-z0-9][A-Za-z0-9 .-_]*$` taken literally as IBM
-/// wrote it (so `.-_` is the range from `.` to `_`).
+/// Checks a keystore name: 1–100 characters, `^[A-Za-z0-9][A-Za-z0-9 .-_]*$`. Both readings of `.-_`
+/// are accepted (the range from `.` to `_`, and the three characters), so no name IBM accepts is refused.
 pub fn keystore_name(field: &str, value: &str) -> Result<()> {
     length(field, value, 1, 100)?;
     let mut chars = value.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == ' ' || ('.'..='_').contains(&c));
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-' || ('.'..='_').contains(&c));
     if !first_ok || !rest_ok {
         return Err(Error::invalid_field(
             field,
