@@ -590,7 +590,8 @@ fn by_id<T>(records: Vec<T>, id: impl Fn(&T) -> &String) -> BTreeMap<String, T> 
     records.into_iter().map(|record| (id(&record).clone(), record)).collect()
 }
 
-fn default_clock_start() -> Timestamp {
+/// The clock start of a fixture that names none.
+pub fn default_clock_start() -> Timestamp {
     Timestamp::new(datetime!(2026-01-01 09:00:00 UTC))
 }
 

@@ -24,7 +24,11 @@ async fn main() -> anyhow::Result<()> {
         None => Fixture::default_fixture().context("the built-in default fixture is invalid")?,
     };
     let description = fixture.description.clone();
-    let store = uko_mock::server::store_from_fixture(fixture, config.seed).context("cannot load the fixture")?;
+    let store = match &config.fixture {
+        Some(path) => uko_mock::server::store_from_fixture_file(path, fixture, config.seed),
+        None => uko_mock::server::store_from_fixture(fixture, config.seed),
+    }
+    .context("cannot load the fixture")?;
     let auth = Auth::new(config.auth, config.api_keys.clone(), config.tokens.clone(), config.token_ttl);
 
     let address = SocketAddr::new(config.bind, config.port);

@@ -36,6 +36,14 @@ impl Store {
         store
     }
 
+    /// A store whose default instance is given (already built) and whose other instances come from
+    /// `factory` on first use.
+    pub fn with_default(default: Instance, factory: InstanceFactory) -> Store {
+        let mut instances = BTreeMap::new();
+        instances.insert(DEFAULT_INSTANCE.to_owned(), Arc::new(Mutex::new(default)));
+        Store { shared: Arc::new(Shared { instances: Mutex::new(instances), factory: Mutex::new(factory) }) }
+    }
+
     /// Runs `operation` on the instance with this id (created on first use) under its lock.
     pub fn with_instance<R>(&self, instance_id: &str, operation: impl FnOnce(&mut Instance) -> R) -> R {
         let handle = self.handle(instance_id);

@@ -187,9 +187,12 @@ fn finish<T>(
     id: impl Fn(&T) -> &str,
     page: Page,
 ) -> Listing {
-    matched.sort_by(|a, b| {
-        for key in sort {
-            let ordering = value(a, &key.field).cmp(&value(b, &key.field));
+    // Each record's sort values are computed once, not once per comparison.
+    let mut keyed: Vec<(Vec<SortValue<'_>>, &T)> =
+        matched.drain(..).map(|record| (sort.iter().map(|key| value(record, &key.field)).collect(), record)).collect();
+    keyed.sort_unstable_by(|(a_values, a), (b_values, b)| {
+        for ((a_value, b_value), key) in a_values.iter().zip(b_values).zip(sort) {
+            let ordering = a_value.cmp(b_value);
             let ordering = if key.descending { ordering.reverse() } else { ordering };
             if ordering != Ordering::Equal {
                 return ordering;
@@ -197,6 +200,7 @@ fn finish<T>(
         }
         id(a).cmp(id(b))
     });
+    matched.extend(keyed.into_iter().map(|(_, record)| record));
     let total_count = matched.len();
     let ids = matched.into_iter().skip(page.offset).take(page.limit).map(|r| id(r).to_owned()).collect();
     Listing { total_count, page, ids }
