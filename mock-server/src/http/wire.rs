@@ -705,7 +705,7 @@ fn verification_pattern(algorithm: domain::Algorithm, material: &str) -> Verific
     use domain::Algorithm::*;
     let repeated: String = material.chars().cycle().take(40).collect();
     match algorithm {
-        Aes | Des | Hmac => VerificationPattern { method: "ENC-ZERO", value: repeated[..6].to_owned() },
+        Aes | Des | Hmac => VerificationPattern { method: "ENC-ZERO", value: repeated.chars().take(6).collect() },
         Rsa | Ec | Dilithium => VerificationPattern { method: "PUB-HASH-SHA-1", value: repeated },
     }
 }
