@@ -666,7 +666,9 @@ pub fn managed_key<'a>(
         label_tags: key.label_tags.iter().map(|t| TagBody { name: &t.name, value: &t.value }).collect(),
         tags: key.tags.iter().map(|t| TagBody { name: &t.name, value: &t.value }).collect(),
         is_rotatable: key.is_rotatable,
-        created_at: time(shown.map(|v| v.created_at).unwrap_or(key.created_at)),
+        // A version entry shows when its material was created; the key itself keeps its creation time
+        // (the one `created_at` filters and sorting use), also after a rotation.
+        created_at: time(version.map(|v| v.created_at).unwrap_or(key.created_at)),
         updated_at: time(key.updated_at),
         created_by: &key.created_by,
         updated_by: &key.updated_by,
