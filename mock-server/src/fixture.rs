@@ -35,6 +35,11 @@ pub const DEFAULT_SEED: u64 = 1;
 /// IBM's limit of managed keys per instance (`uko-semantics.md` §13); larger fixtures are refused.
 pub const MAX_MANAGED_KEYS: usize = 20_000;
 
+/// Largest fixture file [`Fixture::load`] reads. A full instance (20,000 keys, 50 keystores with half a
+/// MiB of Google credentials each) stays well below it; anything larger is refused before it is read,
+/// so a wrong path (a disk image, a log) cannot exhaust memory at start.
+pub const MAX_FIXTURE_BYTES: u64 = 128 * 1024 * 1024;
+
 /// The text of `fixtures/default.json`, built in so the server runs without any file next to it.
 pub const DEFAULT_FIXTURE_JSON: &str = include_str!("../../fixtures/default.json");
 
@@ -152,8 +157,7 @@ impl Fixture {
     pub fn load(file: impl AsRef<Path>) -> Result<Fixture, FixtureError> {
         let file = file.as_ref();
         let with_file = |error: FixtureError| FixtureError { file: Some(file.to_owned()), ..error };
-        let text = std::fs::read_to_string(file)
-            .map_err(|error| with_file(FixtureError::whole(format!("cannot read the file: {error}"))))?;
+        let text = read_capped(file, MAX_FIXTURE_BYTES).map_err(with_file)?;
         let fixture = Fixture::from_json(&text).map_err(with_file)?;
         fixture.validate().map_err(with_file)?;
         Ok(fixture)
@@ -278,6 +282,32 @@ impl fmt::Display for FixtureError {
 }
 
 impl std::error::Error for FixtureError {}
+
+/// Reads a whole text file of at most `limit` bytes; never reads more than `limit + 1` bytes.
+fn read_capped(file: &Path, limit: u64) -> Result<String, FixtureError> {
+    use std::io::Read;
+    let cannot_read = |error: std::io::Error| FixtureError::whole(format!("cannot read the file: {error}"));
+    let too_large = |size: String| {
+        FixtureError::whole(format!("expected a fixture file of at most {limit} bytes, found {size} bytes"))
+    };
+    let opened = std::fs::File::open(file).map_err(cannot_read)?;
+    let size = opened.metadata().map_err(cannot_read)?.len();
+    if size > limit {
+        return Err(too_large(size.to_string()));
+    }
+    // The size can change between the check and the read (and a pipe has none): read at most one byte more.
+    let mut bytes = Vec::new();
+    opened.take(limit + 1).read_to_end(&mut bytes).map_err(cannot_read)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large("more than that".to_owned()));
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        FixtureError::whole(format!(
+            "expected UTF-8 JSON text, found invalid UTF-8 at byte {}",
+            error.utf8_error().valid_up_to()
+        ))
+    })
+}
 
 /// Walks a fixture once, remembering where each id was defined.
 struct Validator<'a> {
@@ -950,6 +980,40 @@ mod tests {
         fixture.managed_keys = vec![key; MAX_MANAGED_KEYS + 1];
         let error = fixture.validate().unwrap_err();
         assert_eq!(error.path, "managed_keys");
+    }
+
+    #[test]
+    fn oversized_fixture_files_are_refused_without_reading_them() {
+        let directory = std::env::temp_dir().join(format!("uko-fixture-size-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let file = directory.join("huge.json");
+        // Sparse: the size is there, the bytes are not, so the test costs no disk and no memory.
+        std::fs::File::create(&file).unwrap().set_len(MAX_FIXTURE_BYTES + 1).unwrap();
+        let error = Fixture::load(&file).unwrap_err();
+        let small = directory.join("small.json");
+        std::fs::write(&small, "{\"description\": \"a fixture of 30 bytes\"}").unwrap();
+        let capped = read_capped(&small, 10).unwrap_err();
+        std::fs::remove_dir_all(&directory).unwrap();
+        assert_eq!(error.file.as_deref(), Some(file.as_path()));
+        assert_eq!(
+            error.reason,
+            format!(
+                "expected a fixture file of at most {MAX_FIXTURE_BYTES} bytes, found {} bytes",
+                MAX_FIXTURE_BYTES + 1
+            )
+        );
+        assert!(capped.reason.contains("at most 10 bytes"), "{capped}");
+    }
+
+    #[test]
+    fn fixture_files_that_are_not_utf8_are_refused_with_the_offset() {
+        let directory = std::env::temp_dir().join(format!("uko-fixture-utf8-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let file = directory.join("latin1.json");
+        std::fs::write(&file, b"{\"description\": \"caf\xe9\"}").unwrap();
+        let error = Fixture::load(&file).unwrap_err();
+        std::fs::remove_dir_all(&directory).unwrap();
+        assert_eq!(error.reason, "expected UTF-8 JSON text, found invalid UTF-8 at byte 19");
     }
 
     #[test]

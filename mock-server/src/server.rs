@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::post;
 use axum::Router;
@@ -19,8 +20,13 @@ use crate::store::Store;
 /// ~512 KiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Builds the whole HTTP service for a state.
+/// Builds the whole HTTP service for a state, with the default [`Limits`].
 pub fn app(state: AppState) -> Router {
+    app_with_limits(state, Limits::default())
+}
+
+/// Builds the whole HTTP service for a state.
+pub fn app_with_limits(state: AppState, limits: Limits) -> Router {
     let api = crate::http::api_router()
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::journal::record_request));
@@ -29,7 +35,8 @@ pub fn app(state: AppState) -> Router {
         .route("/identity/token", post(auth::iam_token))
         .nest("/__mock/v1", crate::control::control_router())
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(limits, middleware::limit_request))
         .layer(axum::middleware::from_fn(middleware::finish_response))
         .with_state(state);
     // The prefix rewrite wraps the router so that it runs before routing.
@@ -42,7 +49,97 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    serve_with_limits(listener, state, Limits::default(), shutdown).await
+}
+
+/// How long and how much a client may take: the defences against slow and oversized requests.
+///
+/// Requests over a limit get UKO's error shape where our service sees them (413 body, 431 headers, 408
+/// slow body). A request head that hyper itself cannot parse (over [`MAX_HEAD_BYTES`] or
+/// [`MAX_HEADERS`], bytes HTTP/1.1 forbids) gets hyper's bare 400/431 and the connection is closed: no
+/// UKO service sees such a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Time a client has to send a whole request head, and how long a keep-alive connection may stay
+    /// idle between requests, before the connection is closed (hyper's `header_read_timeout`; against
+    /// slowloris).
+    pub header_read_timeout: Duration,
+    /// Time a client has to send a whole request body; slower bodies get a UKO-shaped 408.
+    pub body_read_timeout: Duration,
+    /// Largest request body (413 above it, on every route, whether or not it reads a body).
+    pub max_body_bytes: usize,
+    /// Largest total size of the header names and values (UKO-shaped 431 above it).
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_body_bytes: MAX_BODY_BYTES,
+            max_header_bytes: MAX_HEADER_BYTES,
+        }
+    }
+}
+
+/// Largest total size of request header names and values our service accepts (UKO-shaped 431 above).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Largest request head (request line and headers) hyper buffers; above it hyper answers a bare 431.
+pub const MAX_HEAD_BYTES: usize = 256 * 1024;
+
+/// Most header fields hyper parses in one request (hyper's default); above it hyper answers a bare 431.
+pub const MAX_HEADERS: usize = 100;
+
+/// How long in-flight requests may take to finish once shutdown was asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// [`serve`] with explicit [`Limits`].
+///
+/// Our own accept loop instead of `axum::serve`, which gives hyper no timer and so no
+/// `header_read_timeout`: a client sending its headers one byte a minute would hold a connection forever.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    state: AppState,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app_with_limits(state, limits);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait and retry instead of stopping the server.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.as_mut() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
+    Ok(())
 }
 
 /// A store whose instances are all built from one fixture: the fixture is loaded once (so a broken one
@@ -110,6 +207,7 @@ pub struct MockServerBuilder {
     fixture: Option<Fixture>,
     seed: Option<u64>,
     auth: Option<Auth>,
+    limits: Limits,
 }
 
 impl MockServerBuilder {
@@ -131,6 +229,12 @@ impl MockServerBuilder {
         self
     }
 
+    /// Use these limits instead of the defaults (tests shorten the timeouts).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Binds 127.0.0.1:0 and starts serving in the background.
     pub async fn start(self) -> std::io::Result<MockServer> {
         let fixture = match self.fixture {
@@ -142,11 +246,12 @@ impl MockServerBuilder {
         let address = listener.local_addr()?;
         let state = AppState { store: store.clone(), auth: self.auth.unwrap_or_else(Auth::disabled), public_url: None };
         let (sender, receiver) = oneshot::channel::<()>();
+        let limits = self.limits;
         tokio::spawn(async move {
             let stopped = async move {
                 let _ = receiver.await;
             };
-            if let Err(error) = serve(listener, state, stopped).await {
+            if let Err(error) = serve_with_limits(listener, state, limits, stopped).await {
                 tracing::error!(%error, "uko-mock test server stopped with an error");
             }
         });

@@ -19,6 +19,11 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::AppState;
 
+/// Most access and refresh tokens remembered at once. Past it the oldest issued pair is forgotten, so a
+/// client asking for tokens in a loop cannot grow memory without bound (refresh tokens live 30 days); the
+/// newest 5,000 pairs always stay valid.
+pub const MAX_ISSUED_TOKENS: usize = 10_000;
+
 /// The grant type IBM IAM uses for API keys.
 pub const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
 
@@ -42,8 +47,8 @@ struct AuthInner {
     api_keys: Vec<String>,
     static_tokens: Vec<String>,
     token_ttl_seconds: u64,
-    /// Issued access and refresh tokens with their expiry (Unix seconds).
-    issued: Mutex<HashMap<String, u64>>,
+    /// Issued access and refresh tokens with their expiry (Unix seconds) and issue serial.
+    issued: Mutex<HashMap<String, (u64, u64)>>,
     counter: AtomicU64,
 }
 
@@ -120,7 +125,8 @@ impl Auth {
         if self.inner.static_tokens.iter().any(|t| t == token) {
             return Ok(());
         }
-        let expiry = self.inner.issued.lock().unwrap_or_else(PoisonError::into_inner).get(token).copied();
+        let expiry =
+            self.inner.issued.lock().unwrap_or_else(PoisonError::into_inner).get(token).map(|(expiry, _)| *expiry);
         match expiry {
             Some(expiry) if unix_now() < expiry => Ok(()),
             Some(_) => Err(ApiError::unauthorized("The IAM access token has expired; request a new one")),
@@ -137,9 +143,14 @@ impl Auth {
         let refresh_token = format!("mock-refresh-{serial:016x}");
         let mut issued = self.inner.issued.lock().unwrap_or_else(PoisonError::into_inner);
         // Forget expired tokens so the registry stays bounded under long runs.
-        issued.retain(|_, expiry| *expiry > now);
-        issued.insert(access_token.clone(), expiration);
-        issued.insert(refresh_token.clone(), now + 30 * 86_400);
+        issued.retain(|_, (expiry, _)| *expiry > now);
+        while issued.len() + 2 > MAX_ISSUED_TOKENS {
+            let oldest = issued.iter().min_by_key(|(_, (_, serial))| *serial).map(|(token, _)| token.clone());
+            let Some(oldest) = oldest else { break };
+            issued.remove(&oldest);
+        }
+        issued.insert(access_token.clone(), (expiration, serial));
+        issued.insert(refresh_token.clone(), (now + 30 * 86_400, serial));
         TokenResponse {
             access_token,
             refresh_token,
@@ -153,7 +164,7 @@ impl Auth {
 
     fn refresh_token_valid(&self, token: &str) -> bool {
         let issued = self.inner.issued.lock().unwrap_or_else(PoisonError::into_inner);
-        token.starts_with("mock-refresh-") && issued.get(token).is_some_and(|expiry| unix_now() < *expiry)
+        token.starts_with("mock-refresh-") && issued.get(token).is_some_and(|(expiry, _)| unix_now() < *expiry)
     }
 }
 
@@ -252,6 +263,19 @@ mod tests {
         assert!(auth.check(Some("Bearer static")).is_ok());
         assert_eq!(auth.check(Some("Bearer nope")).unwrap_err().status, StatusCode::UNAUTHORIZED);
         assert_eq!(auth.check(None).unwrap_err().status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn the_token_registry_stays_bounded() {
+        let auth = Auth::new(AuthMode::Iam, vec![], vec![], 3600);
+        let first = auth.issue().access_token;
+        for _ in 0..MAX_ISSUED_TOKENS {
+            auth.issue();
+        }
+        let latest = auth.issue().access_token;
+        assert!(auth.inner.issued.lock().unwrap().len() <= MAX_ISSUED_TOKENS);
+        assert!(auth.check(Some(&format!("Bearer {latest}"))).is_ok());
+        assert!(auth.check(Some(&format!("Bearer {first}"))).is_err(), "the oldest token was forgotten");
     }
 
     #[test]

@@ -74,6 +74,9 @@ impl ApiError {
                 ("unsupported_media_type", "The request body must be application/json")
             }
             StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request was not received in time"),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                ("request_header_fields_too_large", "The request headers are larger than the server accepts")
+            }
             status if status.is_server_error() => ("internal_error", "The service had an internal error"),
             _ => ("bad_request", "The request could not be processed"),
         };

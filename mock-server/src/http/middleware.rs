@@ -1,16 +1,19 @@
 //! Cross-cutting request handling: correlation ids, UKO-shaped bodies for every error (ours and
-//! axum's), one log line per request, and the `/instances/{id}` prefix rewrite.
+//! axum's), one log line per request, request size and time limits, and the `/instances/{id}` prefix
+//! rewrite.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
-use axum::extract::Request;
-use axum::http::{header, HeaderValue, Uri};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 
 use super::error::ApiError;
 use super::extract::{CorrelationId, InstanceScope};
+use crate::server::Limits;
 
 /// The header UKO uses for correlation ids.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
@@ -44,11 +47,15 @@ pub async fn finish_response(mut request: Request, next: Next) -> Response {
     if let Some(error) = error {
         tracing::info!(%method, %uri, status = status.as_u16(), code = %error.code, message = %error.message, trace = %correlation_id, "request refused");
         let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+        let connection = response.headers().get(header::CONNECTION).cloned();
         let mut rendered = Response::new(Body::from(error.body(&correlation_id)));
         *rendered.status_mut() = error.status;
         rendered.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(retry_after) = retry_after {
             rendered.headers_mut().insert(header::RETRY_AFTER, retry_after);
+        }
+        if let Some(connection) = connection {
+            rendered.headers_mut().insert(header::CONNECTION, connection);
         }
         response = rendered;
     } else {
@@ -58,6 +65,104 @@ pub async fn finish_response(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert(CORRELATION_HEADER, value);
     }
     response
+}
+
+/// Enforces the request limits of [`crate::server::Limits`] before routing, so every route answers alike
+/// whether or not it reads a body: header bytes over the limit → 431, a body over the limit → 413
+/// (announced by `Content-Length` or found while reading), a body not sent within the body timeout → 408.
+///
+/// The body is read here, whole, and handed on as bytes. After a 413 the rest of the body is drained (up
+/// to [`DRAIN_LIMIT_BYTES`], within the body timeout) before answering with `Connection: close`: a client
+/// still writing a large body would otherwise get a connection reset instead of the 413.
+pub async fn limit_request(State(limits): State<Limits>, request: Request, next: Next) -> Response {
+    let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if header_bytes > limits.max_header_bytes {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request_header_fields_too_large",
+            format!("The request headers must total at most {} bytes, found {header_bytes}", limits.max_header_bytes),
+        )
+        .into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let announced = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let too_large = || {
+        let mut response = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The request body must be at most {} bytes", limits.max_body_bytes),
+        )
+        .into_response();
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    };
+    let max = limits.max_body_bytes;
+    let read = read_body(body, max, announced.is_some_and(|length| length > max as u64));
+    let bytes = match tokio::time::timeout(limits.body_read_timeout, read).await {
+        Ok(BodyRead::Complete(bytes)) => bytes,
+        Ok(BodyRead::TooLarge) => return too_large(),
+        Ok(BodyRead::Failed(error)) => {
+            return ApiError::invalid_json(format!("The request body could not be read: {error}")).into_response()
+        }
+        Err(_elapsed) => {
+            let mut response = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("The request body was not received within {} seconds", limits.body_read_timeout.as_secs()),
+            )
+            .into_response();
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// Most bytes of an oversized body read and discarded before its 413 is sent.
+pub const DRAIN_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+
+enum BodyRead {
+    Complete(bytes::Bytes),
+    TooLarge,
+    Failed(axum::Error),
+}
+
+/// Reads a whole body of at most `max` bytes. An oversized one (or one already `known_too_large` from its
+/// `Content-Length`) is read on and discarded up to [`DRAIN_LIMIT_BYTES`], so the client gets to read
+/// the 413 instead of a reset.
+async fn read_body(mut body: Body, max: usize, known_too_large: bool) -> BodyRead {
+    let mut buffer = bytes::BytesMut::new();
+    let mut too_large = known_too_large;
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(_) if too_large => return BodyRead::TooLarge,
+            Err(error) => return BodyRead::Failed(error),
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        seen = seen.saturating_add(data.len());
+        if seen > max {
+            too_large = true;
+            buffer = bytes::BytesMut::new();
+        }
+        if too_large {
+            if seen >= DRAIN_LIMIT_BYTES {
+                break;
+            }
+        } else {
+            buffer.extend_from_slice(&data);
+        }
+    }
+    if too_large {
+        BodyRead::TooLarge
+    } else {
+        BodyRead::Complete(buffer.freeze())
+    }
 }
 
 /// Maps `/instances/{id}/api/v4/...` onto `/api/v4/...` with the instance id as an extension. Runs

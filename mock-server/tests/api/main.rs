@@ -10,6 +10,8 @@ mod auth;
 mod errors;
 // ETags: presence per operation, new on every mutation, stable on reads, chaining, no lost update.
 mod etag;
+// Hostile input over raw TCP: every answer UKO-shaped, never a 5xx, refused requests change nothing.
+mod hostile;
 // List filters with their literal wire names, multi-value encodings and ranges.
 mod filters;
 // The 8 keystore operations.
