@@ -222,9 +222,15 @@ impl Fixture {
         Fixture::from_json(text)?.into_instance(instance_id, None)
     }
 
-    /// The export of an instance as the control plane and the state file write it.
+    /// The export of an instance as `GET /__mock/v1/export` answers it: keystore credentials masked.
     pub fn export(instance: &Instance) -> Fixture {
-        Fixture::from_instance(instance, &format!("State of uko-mock instance '{}'", instance.id))
+        Fixture::from_instance(instance, &export_description(instance))
+    }
+
+    /// The export with keystore credentials as they are: what the state file keeps (it must restore them),
+    /// what a merge starts from, and what `GET /__mock/v1/export?include_secrets=true` answers.
+    pub fn export_with_secrets(instance: &Instance) -> Fixture {
+        Fixture::from_instance_with_secrets(instance, &export_description(instance))
     }
 
     /// Merges fixture JSON into a copy of `current` and returns it (`current` is not changed).
@@ -267,7 +273,7 @@ impl Fixture {
         } else if !incoming.divergences.is_empty() {
             return Err(FixtureError::at("divergences", EXPLICIT_WITH_DIVERGENCES));
         }
-        let base = Fixture::export(current);
+        let base = Fixture::export_with_secrets(current);
         let mut merged = Fixture {
             description: incoming.description,
             seed: if named.contains_key("seed") { incoming.seed } else { base.seed },
@@ -316,9 +322,21 @@ impl Fixture {
         Ok(instance)
     }
 
-    /// Exports an instance: every record, the exact keystore contents, the clock and the generator's
-    /// current state, so that loading the result gives an equal instance.
+    /// Exports an instance with its keystore credentials masked ([`domain::MASKED_SECRET`]): every record,
+    /// the exact keystore contents, the clock and the generator's current state, so that loading the result
+    /// gives an instance equal but for the credentials. Exports leave the process (files, responses, bug
+    /// reports), so secrets stay out unless asked for with [`Fixture::from_instance_with_secrets`].
     pub fn from_instance(instance: &Instance, description: &str) -> Fixture {
+        let mut fixture = Fixture::from_instance_with_secrets(instance, description);
+        for keystore in fixture.keystores.iter_mut().chain(fixture.removed_keystores.iter_mut()) {
+            keystore.connection = keystore.connection.masked();
+        }
+        fixture
+    }
+
+    /// Exports an instance exactly, credentials included, so that loading the result gives an equal
+    /// instance (the state file, merges).
+    pub fn from_instance_with_secrets(instance: &Instance, description: &str) -> Fixture {
         Fixture {
             description: description.to_owned(),
             seed: Some(instance.rng.state),
@@ -340,6 +358,10 @@ impl Fixture {
             fault_seed: Some(instance.faults.rng.state),
         }
     }
+}
+
+fn export_description(instance: &Instance) -> String {
+    format!("State of uko-mock instance '{}'", instance.id)
 }
 
 impl Default for FixtureClock {
@@ -839,7 +861,7 @@ mod tests {
     fn export_then_import_gives_an_equal_instance_for_every_fixture() {
         for file in fixture_files() {
             let first = Fixture::load(&file).unwrap().into_instance("default", None).unwrap();
-            let exported = Fixture::from_instance(&first, "export");
+            let exported = Fixture::from_instance_with_secrets(&first, "export");
             assert_eq!(exported.keystore_contents, KeystoreContents::Explicit);
             let second = exported.clone().into_instance("default", None).unwrap();
             assert_eq!(first, second, "{}", file.display());
@@ -857,7 +879,7 @@ mod tests {
         let key_id = "44444444-4444-4444-8444-000000000002";
         let etag = instance.managed_key(key_id).unwrap().updated_at.etag();
         instance.change_key_state(key_id, Some(&etag), domain::managed_keys::KeyAction::Destroy).unwrap();
-        let json = Fixture::from_instance(&instance, "after destroy").to_json();
+        let json = Fixture::from_instance_with_secrets(&instance, "after destroy").to_json();
         let again = Fixture::from_json(&json).unwrap().into_instance("default", Some(999)).unwrap();
         // The override replaces the exported generator state, and nothing else differs.
         assert_ne!(again.rng, instance.rng);
@@ -1099,7 +1121,7 @@ mod tests {
         std::fs::write(&file, b"{\"description\": \"caf\xe9\"}").unwrap();
         let error = Fixture::load(&file).unwrap_err();
         std::fs::remove_dir_all(&directory).unwrap();
-        assert_eq!(error.reason, "expected UTF-8 JSON text, found invalid UTF-8 at byte 19");
+        assert_eq!(error.reason, "expected UTF-8 JSON text, found invalid UTF-8 at byte 20");
     }
 
     #[test]

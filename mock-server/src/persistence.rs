@@ -1,7 +1,8 @@
 //! The state file (`--state-file`): every instance kept across restarts, ETags included.
 //!
 //! Format: a versioned envelope `{"format":"uko-mock-state","version":1,"instances":{"<id>": <export>}}`
-//! where each export is the fixture `GET /__mock/v1/export` returns (explicit keystore contents, clock,
+//! where each export is the fixture `GET /__mock/v1/export?include_secrets=true` returns (explicit keystore
+//! contents, keystore credentials as they are — a restart must restore them — clock,
 //! generator states, fault rules), so loading it gives back equal instances. Journals are not kept: they
 //! describe requests, not state.
 //!
@@ -118,7 +119,7 @@ impl StateFile {
         }
         // Read before the snapshot: every change with a ticket up to here is visible to it.
         let covered = self.changes.load(Ordering::SeqCst);
-        let instances = store.map_instances(Fixture::export);
+        let instances = store.map_instances(Fixture::export_with_secrets);
         let envelope = Envelope { format: FORMAT, version: VERSION, instances: &instances };
         let mut bytes = serde_json::to_vec_pretty(&envelope).map_err(|error| self.save_error(error.into()))?;
         bytes.push(b'\n');
@@ -274,7 +275,7 @@ mod tests {
     fn an_envelope_of_exports_loads_equal_instances() {
         let instance = default_instance();
         let mut exports = BTreeMap::new();
-        exports.insert("default".to_owned(), Fixture::export(&instance));
+        exports.insert("default".to_owned(), Fixture::export_with_secrets(&instance));
         let text = serde_json::to_string(&Envelope { format: FORMAT, version: VERSION, instances: &exports }).unwrap();
         let loaded = parse(&text).unwrap();
         assert_eq!(loaded["default"], instance);

@@ -19,6 +19,11 @@ use crate::persistence::{SaveError, StateFile};
 /// Builds a fresh instance for an id (used on first use and on reset).
 pub type InstanceFactory = Arc<dyn Fn(&str) -> Instance + Send + Sync>;
 
+/// Most instances a store holds. Addressing an unknown instance creates it, so without a bound a client
+/// inventing ids (`/instances/<random>/api/v4/...`) would grow memory without end; past it, requests for a
+/// new instance are refused with 409 until one is deleted (`DELETE /__mock/v1/instances/{id}`).
+pub const MAX_INSTANCES: usize = 1024;
+
 /// The id of the instance served under the plain `/api/v4` prefix.
 pub const DEFAULT_INSTANCE: &str = "default";
 
@@ -147,6 +152,12 @@ impl Store {
     /// Changes how future (and reset) instances are built.
     pub fn set_factory(&self, factory: InstanceFactory) {
         *lock(&self.shared.factory) = factory;
+    }
+
+    /// Whether a request may address this instance: it exists, or there is room to create it.
+    pub fn admits(&self, instance_id: &str) -> bool {
+        let instances = lock(&self.shared.instances);
+        instances.contains_key(instance_id) || instances.len() < MAX_INSTANCES
     }
 
     /// Ids of the instances that exist now.

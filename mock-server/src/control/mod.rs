@@ -13,7 +13,8 @@
 //! | `DELETE /instances/{id}` | removes an isolated instance (not `default`) |
 //! | `POST /reset` | the instance back to the served fixture |
 //! | `POST /fixture?mode=replace\|merge` | loads a fixture; `merge` adds or overwrites records by id |
-//! | `GET /export` | the instance as a fixture that loads back into an equal instance |
+//! | `GET /export[?include_secrets=true]` | the instance as a fixture that loads back into an equal instance; keystore credentials masked (`***`) unless `include_secrets=true` |
+//! | `GET /openapi.json` | the OpenAPI document of the UKO surface this mock serves; open like `/health` |
 //! | `GET`, `POST`, `DELETE /faults`, `DELETE /faults/{rule_id}` | the fault plan |
 //! | `GET /keystores/{id}/copies`, `PUT /keystores/{id}/copies/{managed_key_id}` | what a keystore holds |
 //! | `PUT /keystores/{id}/reachability` | whether a keystore answers, and its configuration error |
@@ -105,6 +106,9 @@ impl FromRequestParts<AppState> for Scope {
                 ),
             )
             .with_target(TargetType::Parameter, "instance_id"));
+        }
+        if !state.store.admits(&instance_id) {
+            return Err(ApiError::too_many_instances(&instance_id));
         }
         Ok(Scope(instance_id))
     }

@@ -65,10 +65,32 @@ pub(super) async fn load_fixture(
     }
 }
 
-/// `GET /export`: the instance as a fixture (explicit keystore contents) that loads into an equal instance.
-pub(super) async fn export_instance(State(state): State<AppState>, scope: Scope) -> impl IntoResponse {
-    let text = state.store.with_instance(&scope.0, |instance| Fixture::export(instance).to_json());
-    ([(header::CONTENT_TYPE, "application/json")], text)
+/// `GET /export[?include_secrets=true]`: the instance as a fixture (explicit keystore contents) that loads
+/// into an equal instance. Keystore credentials are masked unless `include_secrets=true` asks for them.
+pub(super) async fn export_instance(
+    State(state): State<AppState>,
+    scope: Scope,
+    RawQuery(query): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let include_secrets = include_secrets(query.as_deref())?;
+    let export = if include_secrets { Fixture::export_with_secrets } else { Fixture::export };
+    let text = state.store.with_instance(&scope.0, |instance| export(instance).to_json());
+    Ok(([(header::CONTENT_TYPE, "application/json")], text))
+}
+
+fn include_secrets(query: Option<&str>) -> Result<bool, ApiError> {
+    let pairs = form_urlencoded::parse(query.unwrap_or("").as_bytes());
+    let value = pairs.filter(|(name, _)| name == "include_secrets").map(|(_, value)| value.into_owned()).last();
+    match value.as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query_parameter",
+            format!("The include_secrets parameter must be true or false, found '{other}'"),
+        )
+        .with_target(TargetType::Parameter, "include_secrets")),
+    }
 }
 
 pub(super) async fn get_settings(State(state): State<AppState>, scope: Scope) -> Json<Settings> {

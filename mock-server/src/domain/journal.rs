@@ -5,6 +5,11 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+/// Longest text kept in one field of an entry (path, `If-Match`, …); longer ones are cut at a character
+/// boundary and end in `…`. With the entry cap this bounds the journal's memory: a client sending 200 KiB
+/// paths must not make 10,000 entries weigh 2 GiB.
+pub const MAX_FIELD_BYTES: usize = 2048;
+
 /// Default number of entries kept per instance.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
@@ -59,6 +64,15 @@ impl Journal {
 
     /// Appends an entry, assigning its sequence number and evicting the oldest beyond capacity.
     pub fn record(&mut self, mut entry: JournalEntry) -> u64 {
+        for field in [&mut entry.method, &mut entry.path, &mut entry.time] {
+            bound(field);
+        }
+        for field in [&mut entry.operation, &mut entry.resource_id, &mut entry.if_match, &mut entry.etag, &mut entry.fault]
+        {
+            if let Some(text) = field {
+                bound(text);
+            }
+        }
         entry.seq = self.next_seq;
         self.next_seq += 1;
         if self.entries.len() == self.capacity {
@@ -112,6 +126,19 @@ impl Journal {
     }
 }
 
+/// Cuts `text` to at most [`MAX_FIELD_BYTES`] bytes (the cut marked with `…`).
+fn bound(text: &mut String) {
+    if text.len() <= MAX_FIELD_BYTES {
+        return;
+    }
+    let mut end = MAX_FIELD_BYTES - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +157,19 @@ mod tests {
             fault: None,
             received_ms: 0,
         }
+    }
+
+    #[test]
+    fn long_fields_are_cut_so_an_entry_stays_small() {
+        let mut journal = Journal::with_capacity(2);
+        let mut long = entry();
+        long.path = format!("/api/v4/managed_keys/{}", "é".repeat(100_000));
+        long.if_match = Some("9".repeat(70_000));
+        journal.record(long);
+        let kept = &journal.since(0)[0];
+        assert!(kept.path.len() <= MAX_FIELD_BYTES && kept.path.ends_with('…'), "{}", kept.path.len());
+        assert!(kept.path.starts_with("/api/v4/managed_keys/é"));
+        assert_eq!(kept.if_match.as_ref().unwrap().len(), MAX_FIELD_BYTES);
     }
 
     #[test]

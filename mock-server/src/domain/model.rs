@@ -135,6 +135,35 @@ impl Keystore {
     }
 }
 
+/// What an export without secrets writes in place of each credential that is set.
+pub const MASKED_SECRET: &str = "***";
+
+/// The connection fields that hold credentials: never in a response, a log line, the journal or an export
+/// without secrets.
+pub const SECRET_FIELDS: [&str; 5] = [
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "azure_service_principal_password",
+    "google_credentials",
+    "ibm_api_key",
+];
+
+impl KeystoreConnection {
+    /// This connection with every credential that is set replaced by [`MASKED_SECRET`] (absent ones stay
+    /// absent, so the export still shows which credentials a keystore has).
+    pub fn masked(&self) -> KeystoreConnection {
+        let mask = |secret: &Option<String>| secret.as_ref().map(|_| MASKED_SECRET.to_owned());
+        KeystoreConnection {
+            aws_access_key_id: mask(&self.aws_access_key_id),
+            aws_secret_access_key: mask(&self.aws_secret_access_key),
+            azure_service_principal_password: mask(&self.azure_service_principal_password),
+            google_credentials: mask(&self.google_credentials),
+            ibm_api_key: mask(&self.ibm_api_key),
+            ..self.clone()
+        }
+    }
+}
+
 /// Type-specific connection fields, flat like the API's union model. Secrets are kept here and
 /// masked on every response.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -56,6 +56,18 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message)
     }
 
+    /// 409 for a request that would create an instance beyond [`crate::store::MAX_INSTANCES`].
+    pub fn too_many_instances(instance_id: &str) -> Self {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "uko-mock holds {} instances, the most it keeps, so instance '{instance_id}' cannot be created; delete one with DELETE /__mock/v1/instances/{{id}}",
+                crate::store::MAX_INSTANCES
+            ),
+        )
+    }
+
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)

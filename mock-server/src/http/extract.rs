@@ -69,6 +69,9 @@ impl FromRequestParts<AppState> for Ctx {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let instance_id =
             parts.extensions.get::<InstanceScope>().map(|s| s.0.clone()).unwrap_or_else(|| DEFAULT_INSTANCE.to_owned());
+        if !state.store.admits(&instance_id) {
+            return Err(ApiError::too_many_instances(&instance_id));
+        }
         let api_path = if instance_id == DEFAULT_INSTANCE && parts.extensions.get::<InstanceScope>().is_none() {
             "/api/v4".to_owned()
         } else {

@@ -67,6 +67,10 @@ pub async fn record_request(State(state): State<AppState>, mut request: Request,
     let contents = note.take();
     let etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let status = if contents.drop_connection { 0 } else { response.status().as_u16() };
+    if !state.store.admits(&instance_id) {
+        // Refused before it reached the instance (there is no room to create it): nothing to record it in.
+        return response;
+    }
     state.store.with_instance(&instance_id, |instance| {
         let time = instance.clock.now().to_rfc3339_millis();
         instance.journal.record(JournalEntry {
