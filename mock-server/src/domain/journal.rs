@@ -67,7 +67,8 @@ impl Journal {
         for field in [&mut entry.method, &mut entry.path, &mut entry.time] {
             bound(field);
         }
-        for field in [&mut entry.operation, &mut entry.resource_id, &mut entry.if_match, &mut entry.etag, &mut entry.fault]
+        for field in
+            [&mut entry.operation, &mut entry.resource_id, &mut entry.if_match, &mut entry.etag, &mut entry.fault]
         {
             if let Some(text) = field {
                 bound(text);

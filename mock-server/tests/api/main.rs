@@ -16,6 +16,9 @@ mod hostile;
 mod filters;
 // The 8 keystore operations.
 mod keystores;
+// Limits: body 413 and header 431 in UKO's shape, slow bodies 408, slowloris and idle connections closed,
+// journal and instance registry bounded.
+mod limits;
 // The 14 managed key operations.
 mod managed_keys;
 // A proptest model of the key lifecycle and If-Match rules against the server.

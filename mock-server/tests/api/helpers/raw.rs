@@ -119,6 +119,31 @@ pub async fn read_to_close(stream: &mut TcpStream, head: bool) -> Result<RawResp
     parse(&bytes, head)
 }
 
+/// Reads exactly one answer with a `Content-Length` body off a connection that stays open (keep-alive).
+pub async fn read_one(stream: &mut TcpStream) -> Result<RawResponse, RawError> {
+    let mut bytes = Vec::new();
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        if let Some(head_end) = find(&bytes, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&bytes[..head_end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if bytes.len() >= head_end + 4 + length {
+                return parse(&bytes[..head_end + 4 + length], false);
+            }
+        }
+        match stream.read(&mut buffer).await {
+            Ok(0) if bytes.is_empty() => return Err(RawError::ClosedWithoutAnswer),
+            Ok(0) => return parse(&bytes, false),
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            Err(error) => return Err(RawError::Io(error)),
+        }
+    }
+}
+
 /// Parses one HTTP/1.1 answer (Content-Length, chunked, or until close; none to a HEAD request).
 pub fn parse(bytes: &[u8], head_request: bool) -> Result<RawResponse, RawError> {
     let malformed = |why: &str| RawError::Malformed(format!("{why}: {:?}", String::from_utf8_lossy(bytes)));
