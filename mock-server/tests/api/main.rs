@@ -19,12 +19,16 @@ mod keystores;
 // Limits: body 413 and header 431 in UKO's shape, slow bodies 408, slowloris and idle connections closed,
 // journal and instance registry bounded.
 mod limits;
+// A linearizability checker (Wing and Gong search) against a compare-and-set model of one key.
+mod linearizability;
 // The 14 managed key operations.
 mod managed_keys;
 // A proptest model of the key lifecycle and If-Match rules against the server.
 mod model;
 // Paging: limit/offset, links, filters kept in links, walking every page like the Go SDK pager.
 mod paging;
+// 64 concurrent clients writing one key: one ETag per write, no lost update, a linearizable history.
+mod races;
 // Verify and sync: the seed flow and every divergence fixture, through real HTTP.
 mod sync;
 // The 8 key template operations.
