@@ -2,10 +2,14 @@
 //! - `ci`: what `.ci/run` checks (fmt, clippy, tests), for running locally.
 //! - `bench [--quick]`: the ratio benchmarks of BENCHMARKS.md.
 //! - `baseline-server`: the bare axum server the benchmarks compare against (started by `bench`).
+//! - `hostile [--cases N]`: the hostile-input campaign at benchmark size (100,000 cases), figures recorded.
+//! - `soak [--minutes N]`: mixed load on loopback against the real binary, RSS sampled and checked flat.
+//! - `schemathesis`: schemathesis against the live mock and its OpenAPI document (`scripts/schemathesis.sh`).
 //!
 //! xtask depends on no workspace crate: it drives cargo and the built binaries.
 
 mod bench;
+mod reliability;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,12 +22,20 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci(),
         Some("bench") => bench::run(&arguments[1..]),
         Some("baseline-server") => bench::baseline_server(&arguments[1..]),
+        Some("hostile") => reliability::hostile(&arguments[1..]),
+        Some("soak") => reliability::soak(&arguments[1..]),
+        Some("schemathesis") => reliability::schemathesis(),
         Some("--help") | Some("-h") | None => {
             println!("usage: cargo xtask <command>\n");
             println!("  ci                 cargo fmt --check, clippy -D warnings, tests (as .ci/run does)");
             println!("  bench [--quick]    build release binaries and measure the BENCHMARKS.md figures");
             println!("                     (--quick: a short smoke run that proves the benchmarks still work)");
             println!("  baseline-server    bare axum server used as the benchmarks' baseline (internal)");
+            println!("  hostile [--cases N]  hostile-input campaign over real HTTP (default 100000 cases);");
+            println!("                     figures in target/hostile/results.json");
+            println!("  soak [--minutes N] mixed load against the real binary, RSS sampled every 5 s (default 10);");
+            println!("                     figures in target/soak/results.json");
+            println!("  schemathesis       schemathesis against the live mock and its OpenAPI document");
             Ok(())
         }
         Some(other) => bail!("unknown command '{other}'; run `cargo xtask --help`"),

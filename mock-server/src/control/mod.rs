@@ -48,7 +48,7 @@ use crate::http::middleware::valid_instance_id;
 use crate::http::{ApiError, AppState};
 use crate::store::DEFAULT_INSTANCE;
 
-/// Routes of the control plane (without the `/__mock/v1` prefix). Every route but `/health` goes through
+/// Routes of the control plane (without the `/__mock/v1` prefix). Every route but `/health` and `/openapi.json` goes through
 /// the admin check of `state.admin`.
 pub fn control_router(state: &AppState) -> Router<AppState> {
     let scoped = instance_routes();
@@ -58,7 +58,12 @@ pub fn control_router(state: &AppState) -> Router<AppState> {
         .merge(scoped.clone())
         .nest("/instances/{instance_id}", scoped)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::require_admin));
-    Router::new().route("/health", get(instances::health)).merge(guarded)
+    Router::new().route("/health", get(instances::health)).route("/openapi.json", get(openapi)).merge(guarded)
+}
+
+/// `GET /openapi.json`: the OpenAPI document of the UKO surface (public information, open like `/health`).
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::http::OPENAPI_JSON)
 }
 
 /// The routes that act on one instance.

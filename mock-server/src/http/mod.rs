@@ -17,7 +17,7 @@ pub mod wire;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::Router;
 use serde::Serialize;
 
@@ -40,46 +40,102 @@ pub struct AppState {
     pub admin: crate::control::access::AdminAccess,
 }
 
-/// The UKO v4 routes (without the `/api/v4` prefix).
+/// Every UKO route: method, path (without the `/api/v4` prefix) and the operation it serves. The only list
+/// of UKO routes: [`api_router`] is built from it, [`operation_for`] reads it, and the OpenAPI document
+/// (`openapi.json`) is checked against it.
+pub const API_ROUTES: [(&str, &str, Operation); 35] = [
+    ("GET", "/managed_keys", Operation::ListManagedKeys),
+    ("POST", "/managed_keys", Operation::CreateManagedKey),
+    ("DELETE", "/managed_keys/{id}", Operation::DeleteManagedKey),
+    ("GET", "/managed_keys/{id}", Operation::GetManagedKey),
+    ("PATCH", "/managed_keys/{id}", Operation::UpdateManagedKey),
+    ("GET", "/managed_keys/{id}/associated_resources", Operation::ListAssociatedResourcesForManagedKey),
+    ("GET", "/managed_keys/{id}/versions", Operation::ListManagedKeyVersions),
+    ("GET", "/managed_keys/{id}/status_in_keystores", Operation::GetKeyDistributionStatusForKeystores),
+    ("POST", "/managed_keys/{id}/update_from_template", Operation::UpdateManagedKeyFromTemplate),
+    ("POST", "/managed_keys/{id}/activate", Operation::ActivateManagedKey),
+    ("POST", "/managed_keys/{id}/deactivate", Operation::DeactivateManagedKey),
+    ("POST", "/managed_keys/{id}/destroy", Operation::DestroyManagedKey),
+    ("POST", "/managed_keys/{id}/sync_status_in_keystores", Operation::SyncManagedKey),
+    ("POST", "/managed_keys/{id}/rotate", Operation::RotateManagedKey),
+    ("GET", "/templates", Operation::ListKeyTemplates),
+    ("POST", "/templates", Operation::CreateKeyTemplate),
+    ("DELETE", "/templates/{id}", Operation::DeleteKeyTemplate),
+    ("GET", "/templates/{id}", Operation::GetKeyTemplate),
+    ("PATCH", "/templates/{id}", Operation::UpdateKeyTemplate),
+    ("POST", "/templates/{id}/archive", Operation::ArchiveKeyTemplate),
+    ("POST", "/templates/{id}/unarchive", Operation::UnarchiveKeyTemplate),
+    ("POST", "/templates/{id}/expose", Operation::ExposeKeyTemplate),
+    ("GET", "/keystores", Operation::ListKeystores),
+    ("POST", "/keystores", Operation::CreateKeystore),
+    ("DELETE", "/keystores/{id}", Operation::DeleteKeystore),
+    ("GET", "/keystores/{id}", Operation::GetKeystore),
+    ("PATCH", "/keystores/{id}", Operation::UpdateKeystore),
+    ("GET", "/keystores/{id}/associated_resources", Operation::ListAssociatedResourcesForTargetKeystore),
+    ("GET", "/keystores/{id}/status", Operation::GetKeystoreStatus),
+    ("GET", "/keystores/{id}/managed_keys", Operation::ListManagedKeysFromKeystore),
+    ("GET", "/vaults", Operation::ListVaults),
+    ("POST", "/vaults", Operation::CreateVault),
+    ("DELETE", "/vaults/{id}", Operation::DeleteVault),
+    ("GET", "/vaults/{id}", Operation::GetVault),
+    ("PATCH", "/vaults/{id}", Operation::UpdateVault),
+];
+
+/// The UKO v4 routes (without the `/api/v4` prefix), from [`API_ROUTES`].
 pub fn api_router() -> Router<AppState> {
-    Router::new()
-        .route("/managed_keys", get(managed_keys::list_managed_keys).post(managed_keys::create_managed_key))
-        .route(
-            "/managed_keys/{id}",
-            get(managed_keys::get_managed_key)
-                .patch(managed_keys::update_managed_key)
-                .delete(managed_keys::delete_managed_key),
-        )
-        .route("/managed_keys/{id}/associated_resources", get(managed_keys::list_associated_resources_for_managed_key))
-        .route("/managed_keys/{id}/versions", get(managed_keys::list_managed_key_versions))
-        .route("/managed_keys/{id}/status_in_keystores", get(managed_keys::get_key_distribution_status_for_keystores))
-        .route("/managed_keys/{id}/update_from_template", post(managed_keys::update_managed_key_from_template))
-        .route("/managed_keys/{id}/activate", post(managed_keys::activate_managed_key))
-        .route("/managed_keys/{id}/deactivate", post(managed_keys::deactivate_managed_key))
-        .route("/managed_keys/{id}/destroy", post(managed_keys::destroy_managed_key))
-        .route("/managed_keys/{id}/sync_status_in_keystores", post(managed_keys::sync_managed_key))
-        .route("/managed_keys/{id}/rotate", post(managed_keys::rotate_managed_key))
-        .route("/templates", get(templates::list_key_templates).post(templates::create_key_template))
-        .route(
-            "/templates/{id}",
-            get(templates::get_key_template)
-                .patch(templates::update_key_template)
-                .delete(templates::delete_key_template),
-        )
-        .route("/templates/{id}/archive", post(templates::archive_key_template))
-        .route("/templates/{id}/unarchive", post(templates::unarchive_key_template))
-        .route("/templates/{id}/expose", post(templates::expose_key_template))
-        .route("/keystores", get(keystores::list_keystores).post(keystores::create_keystore))
-        .route(
-            "/keystores/{id}",
-            get(keystores::get_keystore).patch(keystores::update_keystore).delete(keystores::delete_keystore),
-        )
-        .route("/keystores/{id}/associated_resources", get(keystores::list_associated_resources_for_target_keystore))
-        .route("/keystores/{id}/status", get(keystores::get_keystore_status))
-        .route("/keystores/{id}/managed_keys", get(keystores::list_managed_keys_from_keystore))
-        .route("/vaults", get(vaults::list_vaults).post(vaults::create_vault))
-        .route("/vaults/{id}", get(vaults::get_vault).patch(vaults::update_vault).delete(vaults::delete_vault))
+    let mut by_path: std::collections::BTreeMap<&str, MethodRouter<AppState>> = std::collections::BTreeMap::new();
+    for (_, path, operation) in API_ROUTES {
+        let method_router = by_path.remove(path).unwrap_or_default().merge(handler(operation));
+        by_path.insert(path, method_router);
+    }
+    by_path.into_iter().fold(Router::new(), |router, (path, method_router)| router.route(path, method_router))
 }
+
+/// The handler of an operation, under the method of its route.
+fn handler(operation: Operation) -> MethodRouter<AppState> {
+    match operation {
+        Operation::ListManagedKeys => get(managed_keys::list_managed_keys),
+        Operation::CreateManagedKey => post(managed_keys::create_managed_key),
+        Operation::DeleteManagedKey => delete(managed_keys::delete_managed_key),
+        Operation::GetManagedKey => get(managed_keys::get_managed_key),
+        Operation::UpdateManagedKey => patch(managed_keys::update_managed_key),
+        Operation::ListAssociatedResourcesForManagedKey => get(managed_keys::list_associated_resources_for_managed_key),
+        Operation::ListManagedKeyVersions => get(managed_keys::list_managed_key_versions),
+        Operation::GetKeyDistributionStatusForKeystores => get(managed_keys::get_key_distribution_status_for_keystores),
+        Operation::UpdateManagedKeyFromTemplate => post(managed_keys::update_managed_key_from_template),
+        Operation::ActivateManagedKey => post(managed_keys::activate_managed_key),
+        Operation::DeactivateManagedKey => post(managed_keys::deactivate_managed_key),
+        Operation::DestroyManagedKey => post(managed_keys::destroy_managed_key),
+        Operation::SyncManagedKey => post(managed_keys::sync_managed_key),
+        Operation::RotateManagedKey => post(managed_keys::rotate_managed_key),
+        Operation::ListKeyTemplates => get(templates::list_key_templates),
+        Operation::CreateKeyTemplate => post(templates::create_key_template),
+        Operation::DeleteKeyTemplate => delete(templates::delete_key_template),
+        Operation::GetKeyTemplate => get(templates::get_key_template),
+        Operation::UpdateKeyTemplate => patch(templates::update_key_template),
+        Operation::ArchiveKeyTemplate => post(templates::archive_key_template),
+        Operation::UnarchiveKeyTemplate => post(templates::unarchive_key_template),
+        Operation::ExposeKeyTemplate => post(templates::expose_key_template),
+        Operation::ListKeystores => get(keystores::list_keystores),
+        Operation::CreateKeystore => post(keystores::create_keystore),
+        Operation::DeleteKeystore => delete(keystores::delete_keystore),
+        Operation::GetKeystore => get(keystores::get_keystore),
+        Operation::UpdateKeystore => patch(keystores::update_keystore),
+        Operation::ListAssociatedResourcesForTargetKeystore => {
+            get(keystores::list_associated_resources_for_target_keystore)
+        }
+        Operation::GetKeystoreStatus => get(keystores::get_keystore_status),
+        Operation::ListManagedKeysFromKeystore => get(keystores::list_managed_keys_from_keystore),
+        Operation::ListVaults => get(vaults::list_vaults),
+        Operation::CreateVault => post(vaults::create_vault),
+        Operation::DeleteVault => delete(vaults::delete_vault),
+        Operation::GetVault => get(vaults::get_vault),
+        Operation::UpdateVault => patch(vaults::update_vault),
+    }
+}
+
+/// The OpenAPI 3.0 document of the UKO surface this mock serves (`GET /__mock/v1/openapi.json`).
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 
 /// A successful answer: status, optional ETag/Location, optional JSON body.
 #[derive(Debug)]
@@ -193,47 +249,8 @@ fn injected_code(status: StatusCode) -> &'static str {
 
 /// The UKO operation served by a route (for the journal), from the method and the matched route.
 pub fn operation_for(method: &axum::http::Method, route: &str) -> Option<Operation> {
-    use axum::http::Method;
     let route = route.strip_prefix("/api/v4").unwrap_or(route);
-    let operation = match (method.clone(), route) {
-        (Method::GET, "/managed_keys") => Operation::ListManagedKeys,
-        (Method::POST, "/managed_keys") => Operation::CreateManagedKey,
-        (Method::DELETE, "/managed_keys/{id}") => Operation::DeleteManagedKey,
-        (Method::GET, "/managed_keys/{id}") => Operation::GetManagedKey,
-        (Method::PATCH, "/managed_keys/{id}") => Operation::UpdateManagedKey,
-        (Method::GET, "/managed_keys/{id}/associated_resources") => Operation::ListAssociatedResourcesForManagedKey,
-        (Method::GET, "/managed_keys/{id}/versions") => Operation::ListManagedKeyVersions,
-        (Method::GET, "/managed_keys/{id}/status_in_keystores") => Operation::GetKeyDistributionStatusForKeystores,
-        (Method::POST, "/managed_keys/{id}/update_from_template") => Operation::UpdateManagedKeyFromTemplate,
-        (Method::POST, "/managed_keys/{id}/activate") => Operation::ActivateManagedKey,
-        (Method::POST, "/managed_keys/{id}/deactivate") => Operation::DeactivateManagedKey,
-        (Method::POST, "/managed_keys/{id}/destroy") => Operation::DestroyManagedKey,
-        (Method::POST, "/managed_keys/{id}/sync_status_in_keystores") => Operation::SyncManagedKey,
-        (Method::POST, "/managed_keys/{id}/rotate") => Operation::RotateManagedKey,
-        (Method::GET, "/templates") => Operation::ListKeyTemplates,
-        (Method::POST, "/templates") => Operation::CreateKeyTemplate,
-        (Method::DELETE, "/templates/{id}") => Operation::DeleteKeyTemplate,
-        (Method::GET, "/templates/{id}") => Operation::GetKeyTemplate,
-        (Method::PATCH, "/templates/{id}") => Operation::UpdateKeyTemplate,
-        (Method::POST, "/templates/{id}/archive") => Operation::ArchiveKeyTemplate,
-        (Method::POST, "/templates/{id}/unarchive") => Operation::UnarchiveKeyTemplate,
-        (Method::POST, "/templates/{id}/expose") => Operation::ExposeKeyTemplate,
-        (Method::GET, "/keystores") => Operation::ListKeystores,
-        (Method::POST, "/keystores") => Operation::CreateKeystore,
-        (Method::DELETE, "/keystores/{id}") => Operation::DeleteKeystore,
-        (Method::GET, "/keystores/{id}") => Operation::GetKeystore,
-        (Method::PATCH, "/keystores/{id}") => Operation::UpdateKeystore,
-        (Method::GET, "/keystores/{id}/associated_resources") => Operation::ListAssociatedResourcesForTargetKeystore,
-        (Method::GET, "/keystores/{id}/status") => Operation::GetKeystoreStatus,
-        (Method::GET, "/keystores/{id}/managed_keys") => Operation::ListManagedKeysFromKeystore,
-        (Method::GET, "/vaults") => Operation::ListVaults,
-        (Method::POST, "/vaults") => Operation::CreateVault,
-        (Method::DELETE, "/vaults/{id}") => Operation::DeleteVault,
-        (Method::GET, "/vaults/{id}") => Operation::GetVault,
-        (Method::PATCH, "/vaults/{id}") => Operation::UpdateVault,
-        _ => return None,
-    };
-    Some(operation)
+    API_ROUTES.iter().find(|(m, path, _)| *path == route && method.as_str() == *m).map(|(_, _, operation)| *operation)
 }
 
 /// Paging links: `first`/`last` always, `previous`/`next` only when they exist, other parameters kept.

@@ -25,6 +25,8 @@ mod linearizability;
 mod managed_keys;
 // A proptest model of the key lifecycle and If-Match rules against the server.
 mod model;
+// The OpenAPI document against the routes and the live server; served by the control plane.
+mod openapi;
 // Paging: limit/offset, links, filters kept in links, walking every page like the Go SDK pager.
 mod paging;
 // 64 concurrent clients writing one key: one ETag per write, no lost update, a linearizable history.
