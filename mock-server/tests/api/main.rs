@@ -6,6 +6,8 @@ mod helpers;
 
 // IAM token flow, static tokens, the legacy UKO-Vault header.
 mod auth;
+// SIGKILL of the real binary during a write load, with --state-file: acknowledged writes all survive.
+mod crash;
 // Every error class with its UKO error body: 400, 401, 404, 405, 406, 409, 412, 428.
 mod errors;
 // ETags: presence per operation, new on every mutation, stable on reads, chaining, no lost update.
@@ -29,6 +31,8 @@ mod model;
 mod openapi;
 // Paging: limit/offset, links, filters kept in links, walking every page like the Go SDK pager.
 mod paging;
+// Security defaults through the binary: loopback bind, admin token, masked credentials, token expiry.
+mod security;
 // 64 concurrent clients writing one key: one ETag per write, no lost update, a linearizable history.
 mod races;
 // Verify and sync: the seed flow and every divergence fixture, through real HTTP.
