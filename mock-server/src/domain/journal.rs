@@ -67,12 +67,10 @@ impl Journal {
         for field in [&mut entry.method, &mut entry.path, &mut entry.time] {
             bound(field);
         }
-        for field in
-            [&mut entry.operation, &mut entry.resource_id, &mut entry.if_match, &mut entry.etag, &mut entry.fault]
-        {
-            if let Some(text) = field {
-                bound(text);
-            }
+        let optional =
+            [&mut entry.operation, &mut entry.resource_id, &mut entry.if_match, &mut entry.etag, &mut entry.fault];
+        for text in optional.into_iter().flatten() {
+            bound(text);
         }
         entry.seq = self.next_seq;
         self.next_seq += 1;

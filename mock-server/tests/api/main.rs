@@ -1,5 +1,7 @@
 //! API integration tests: the real uko-mock server on a loopback port, called over real HTTP.
 
+// The cargo-fuzz request-parsing harness of fuzz/, fed its corpus and mutations on stable.
+mod fuzz_corpus;
 // TestApp, one typed method per operation, response invariants and checked redactions.
 #[macro_use]
 mod helpers;
