@@ -180,6 +180,9 @@ impl Fixture {
         instance.keystores = by_id(self.keystores, |k| &k.id);
         instance.removed_keystores = by_id(self.removed_keystores, |k| &k.id);
         instance.managed_keys = by_id(self.managed_keys, |k| &k.id);
+        for key in instance.managed_keys.values_mut() {
+            key.shrink_to_fit();
+        }
         instance.associated_resources = self.associated_resources;
         if let Some(state) = self.fault_seed {
             instance.faults.rng = Rng::new(state);
