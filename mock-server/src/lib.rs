@@ -5,12 +5,14 @@
 //! - [`store`]: the shared handle to all instances, one lock per instance.
 //! - [`http`]: the UKO v4 surface (routes, extractors, wire types, `ApiError`) and IAM auth.
 //! - [`control`]: the mock's control plane under `/__mock/v1`.
+//! - [`console`]: the web console at `/` (static files embedded in the binary).
 //! - [`fixture`]: the scenario file format, shared with uko-conformance.
 //! - [`server`]: assembling the app, `serve`, and [`MockServer`] for in-process tests.
 //! - [`config`]: the command line of the `uko-mock` binary.
 #![warn(clippy::unwrap_used)]
 
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod domain;
 pub mod fixture;
