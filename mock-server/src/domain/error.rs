@@ -41,6 +41,8 @@ pub enum Target {
 pub enum Error {
     /// The resource addressed (by path or by reference in a body) does not exist.
     NotFound { kind: ResourceKind, id: String },
+    /// A resource referenced by name in a body (CreateManagedKey's `template_name`) does not exist.
+    NotFoundNamed { kind: ResourceKind, name: String },
     /// A mutation arrived without `If-Match`.
     PreconditionRequired,
     /// `If-Match` does not equal the resource's current ETag.
@@ -83,6 +85,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::NotFound { kind, id } => write!(f, "The {} with id '{}' could not be found", kind.noun(), id),
+            Error::NotFoundNamed { kind, name } => write!(f, "The {} named '{}' could not be found", kind.noun(), name),
             Error::PreconditionRequired => {
                 f.write_str("The If-Match header is required for this operation: send the ETag of the resource you read")
             }

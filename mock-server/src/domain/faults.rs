@@ -186,8 +186,9 @@ impl FaultPlan {
                     }
                 }
                 Effect::Latency { millis, jitter_millis } => {
-                    let jitter = if *jitter_millis > 0 { self.rng.next_u64() % (jitter_millis + 1) } else { 0 };
-                    decision.latency_millis += millis + jitter;
+                    let jitter =
+                        if *jitter_millis > 0 { self.rng.next_u64() % jitter_millis.saturating_add(1) } else { 0 };
+                    decision.latency_millis = decision.latency_millis.saturating_add(millis.saturating_add(jitter));
                 }
                 Effect::DropConnection => decision.drop_connection = true,
                 Effect::KeystoreFailure { keystore_id } => decision.failing_keystores.push(keystore_id.clone()),
@@ -220,7 +221,7 @@ fn check_rule(rule: &FaultRule) -> Result<()> {
         }
     }
     if let Effect::Latency { millis, jitter_millis } = rule.effect {
-        if millis + jitter_millis > 120_000 {
+        if millis.saturating_add(jitter_millis) > 120_000 {
             return Err(Error::invalid_field("effect.millis", "An injected latency must stay under 120000 ms"));
         }
     }

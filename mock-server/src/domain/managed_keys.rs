@@ -88,8 +88,8 @@ impl Instance {
                 ),
             });
         }
-        let now = self.clock.stamp();
-        let today = now.date();
+        // The record's timestamp is taken only once every check passed, so a refused create leaves the clock alone.
+        let today = self.clock.now().date();
         let activation_date = Period::parse(&template.key.activation_date).and_then(|p| p.add_to(today));
         let expiration_date =
             activation_date.and_then(|a| Period::parse(&template.key.expiration_date).and_then(|p| p.add_to(a)));
@@ -102,6 +102,7 @@ impl Instance {
             (None, Some(label)) => (label, Vec::new()),
             (_, None) => return Err(Error::missing_field("label")),
         };
+        let now = self.clock.stamp();
         let key_id = self.new_id();
         let instances: Vec<KeyInstance> = template
             .keystores

@@ -129,6 +129,9 @@ impl Instance {
         };
         let native_id = native_key_id(keystore, &label, version, &mut self.rng);
         let period = pending_destruction_seconds(keystore.keystore_type);
+        // IBM Cloud KMS and Key Protect rotate a key in place under the same id; the other types create a
+        // new native key (version) for new material (uko-semantics.md §3, rotate).
+        let keeps_id_on_new_material = keystore.keystore_type == KeystoreType::IbmCloudKms;
         let Some(keystore) = self.keystores.get_mut(keystore_id) else {
             return;
         };
@@ -146,7 +149,9 @@ impl Instance {
                 });
                 if copy.material != material {
                     copy.material = material;
-                    copy.key_id_in_keystore = native_id;
+                    if !keeps_id_on_new_material {
+                        copy.key_id_in_keystore = native_id;
+                    }
                 }
                 copy.state = CopyState::Active;
                 copy.destruction_at = None;

@@ -266,7 +266,7 @@ impl Instance {
         self.templates
             .values()
             .find(|t| t.name == name)
-            .ok_or_else(|| Error::NotFound { kind: ResourceKind::Template, id: name.to_owned() })
+            .ok_or_else(|| Error::NotFoundNamed { kind: ResourceKind::Template, name: name.to_owned() })
     }
 
     fn change_template_state(&mut self, id: &str, if_match: Option<&str>, state: TemplateState) -> Result<&Template> {

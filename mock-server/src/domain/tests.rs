@@ -450,7 +450,7 @@ fn create_with_missing_or_unknown_references_is_refused() {
     no_template.template_name = None;
     assert_eq!(fx.instance.create_managed_key(no_template).unwrap_err(), Error::missing_field("template_name"));
     let unknown_template = fx.instance.create_managed_key(key_input(&vault_id, "NOPE", "x"));
-    assert!(matches!(unknown_template, Err(Error::NotFound { kind: ResourceKind::Template, .. })));
+    assert!(matches!(unknown_template, Err(Error::NotFoundNamed { kind: ResourceKind::Template, .. })));
     let unknown_vault = fx.instance.create_managed_key(key_input("no-such-vault", "AWS-ACTIVE", "x"));
     assert!(matches!(unknown_vault, Err(Error::NotFound { kind: ResourceKind::Vault, .. })));
     let bad_label = fx.instance.create_managed_key(key_input(&vault_id, "AWS-ACTIVE", "bad*label"));

@@ -123,7 +123,9 @@ impl From<domain::Error> for ApiError {
     fn from(error: domain::Error) -> Self {
         let message = error.to_string();
         match error {
-            domain::Error::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            domain::Error::NotFound { .. } | domain::Error::NotFoundNamed { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
             domain::Error::PreconditionRequired => {
                 ApiError::new(StatusCode::PRECONDITION_REQUIRED, "precondition_required", message)
                     .with_target(TargetType::Header, "If-Match")

@@ -246,7 +246,8 @@ pub fn paging_links(ctx: &Ctx, path: &str, params: &Params, page: Page, total_co
         first: url(None),
         last: url(Some(last_offset)),
         previous: (page.offset > 0).then(|| url(Some(page.offset.saturating_sub(page.limit)))),
-        next: (page.offset + page.limit < total_count).then(|| url(Some(page.offset + page.limit))),
+        next: (page.offset.saturating_add(page.limit) < total_count)
+            .then(|| url(Some(page.offset.saturating_add(page.limit)))),
     }
 }
 

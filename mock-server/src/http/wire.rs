@@ -666,7 +666,9 @@ pub fn managed_key<'a>(
         label_tags: key.label_tags.iter().map(|t| TagBody { name: &t.name, value: &t.value }).collect(),
         tags: key.tags.iter().map(|t| TagBody { name: &t.name, value: &t.value }).collect(),
         is_rotatable: key.is_rotatable,
-        created_at: time(shown.map(|v| v.created_at).unwrap_or(key.created_at)),
+        // A version entry shows when its material was created; the key itself keeps its creation time
+        // (the one `created_at` filters and sorting use), also after a rotation.
+        created_at: time(version.map(|v| v.created_at).unwrap_or(key.created_at)),
         updated_at: time(key.updated_at),
         created_by: &key.created_by,
         updated_by: &key.updated_by,
@@ -705,7 +707,7 @@ fn verification_pattern(algorithm: domain::Algorithm, material: &str) -> Verific
     use domain::Algorithm::*;
     let repeated: String = material.chars().cycle().take(40).collect();
     match algorithm {
-        Aes | Des | Hmac => VerificationPattern { method: "ENC-ZERO", value: repeated[..6].to_owned() },
+        Aes | Des | Hmac => VerificationPattern { method: "ENC-ZERO", value: repeated.chars().take(6).collect() },
         Rsa | Ec | Dilithium => VerificationPattern { method: "PUB-HASH-SHA-1", value: repeated },
     }
 }
