@@ -248,6 +248,17 @@ async fn drive(session: &Session, base_url: &str, shots: &std::path::Path) -> Re
     ensure!(status.contains("Signed in"), "the console signed in through IAM: {status}");
     shot("01-managed-keys").await?;
 
+    // Paging follows the API's next/previous links; focus lands on the result summary.
+    session.goto(&format!("{base_url}/#/keys?limit=3")).await?;
+    session.wait(By::XPath("//p[contains(@class,'results-summary')][.='Showing 1–3 of 8 managed keys']")).await?;
+    session.click(By::XPath("//nav[@aria-label='Pages of managed keys']//a[normalize-space()='Next ›']")).await?;
+    session.wait(By::XPath("//p[contains(@class,'results-summary')][.='Showing 4–6 of 8 managed keys']")).await?;
+    let focused = session.active_element_description().await?;
+    ensure!(focused.starts_with("p:Showing 4–6"), "after paging, focus is on the summary, not {focused:?}");
+    session.click(By::XPath("//nav[@aria-label='Pages of managed keys']//a[normalize-space()='Last']")).await?;
+    session.wait(By::XPath("//p[contains(@class,'results-summary')][.='Showing 7–8 of 8 managed keys']")).await?;
+    shot("01b-paging").await?;
+
     // The filter for out-of-sync keys uses the API's own parameter.
     session.goto(&format!("{base_url}/#/keys?status_in_keystores[].keystore_sync_flag=out_of_sync")).await?;
     session.wait(By::XPath(&format!("{flagged_row}//span[contains(@class,'flag-out-of-sync')]"))).await?;
@@ -309,6 +320,7 @@ async fn drive(session: &Session, base_url: &str, shots: &std::path::Path) -> Re
     ensure!(status == "200", "sync answered {status}");
     let get_row = format!("//tr[contains(@class,'journal-row')][td[contains(@class,'journal-method')]='GET'][td[contains(@class,'journal-path')]//code[.='/api/v4/managed_keys/{OUT_OF_SYNC_KEY}']][td[contains(@class,'journal-etag')]//code[.='{if_match}']]");
     session.wait(By::XPath(&get_row)).await.context("the If-Match came from the ETag of a GET of the key")?;
+    ensure_no_error_notice(session, "journal").await?;
     shot("08-journal").await?;
 
     // 7. A refused action shows UKO's message: Destroy on an active key is a 409.
@@ -333,8 +345,9 @@ async fn drive(session: &Session, base_url: &str, shots: &std::path::Path) -> Re
 
     // 8. A stale page: another client rotates the key; the console's Deactivate gets 412, explained, and
     //    Reload brings the page up to date.
-    let (status, _) = api.action(ACTIVE_KEY, "rotate").await?;
+    let (status, rotated) = api.action(ACTIVE_KEY, "rotate").await?;
     ensure!(status == 200, "rotate through the API: {status}");
+    let version = rotated["version"].as_u64().ok_or_else(|| anyhow!("no version in {rotated}"))?;
     session.click(By::Css("#key-actions")).await?;
     session.click(By::Css("[data-action='deactivate']")).await?;
     session.click(By::XPath("//dialog[@open]//button[normalize-space()='Deactivate']")).await?;
@@ -344,9 +357,9 @@ async fn drive(session: &Session, base_url: &str, shots: &std::path::Path) -> Re
     session.click(By::XPath("//div[contains(@class,'notice-warning')]//button[normalize-space()='Reload']")).await?;
     session.wait_gone(By::Css(".notice-warning")).await?;
     session
-        .wait(By::XPath("//dl//dt[.='Version']/following-sibling::dd[1][.='3']"))
+        .wait(By::XPath(&format!("//dl//dt[.='Version']/following-sibling::dd[1][.='{version}']")))
         .await
-        .context("reloaded key shows version 3")?;
+        .context("the reloaded page shows the rotated version")?;
     session.click(By::Css("#key-actions")).await?;
     session.click(By::Css("[data-action='deactivate']")).await?;
     session.click(By::XPath("//dialog[@open]//button[normalize-space()='Deactivate']")).await?;
@@ -386,6 +399,7 @@ async fn drive(session: &Session, base_url: &str, shots: &std::path::Path) -> Re
 
     session.click(By::Css("a[data-section='keystores']")).await?;
     session.wait(By::XPath("//tr[th//a[.='Azure Key Vault West Europe']]//span[.='Not responding']")).await?;
+    ensure_no_error_notice(session, "keystores").await?;
     shot("13-keystores").await?;
 
     // The injected 503 on the next sync is shown as a refusal with UKO's message.
@@ -400,9 +414,29 @@ async fn drive(session: &Session, base_url: &str, shots: &std::path::Path) -> Re
     for page in ["vaults", "templates"] {
         session.click(By::Css(&format!("a[data-section='{page}']"))).await?;
         session.wait(By::Css("table.table tbody th a")).await?;
+        ensure_no_error_notice(session, page).await?;
     }
     shot("14-templates").await?;
+
+    // 10. Connection: a wrong API key is refused by IAM with its message; the right one signs in again.
+    session.click(By::Css("#connection-button")).await?;
+    session.fill(By::Css("dialog[open] input[name='apikey']"), "not-the-key").await?;
+    session.click(By::XPath("//dialog[@open]//button[.='Sign in']")).await?;
+    let refused = session.text_of(By::Css("dialog[open] .notice-error")).await?;
+    ensure!(refused.contains("Provided API key could not be found"), "IAM refusal: {refused}");
+    shot("15-connection-refused").await?;
+    session.fill(By::Css("dialog[open] input[name='apikey']"), "uko-mock-apikey").await?;
+    session.click(By::XPath("//dialog[@open]//button[.='Sign in']")).await?;
+    session.wait_gone(By::Css("dialog[open]")).await?;
+    session.wait(By::XPath("//*[@id='session-status'][.='Signed in']")).await?;
     Ok(())
+}
+
+async fn ensure_no_error_notice(session: &Session, page: &str) -> Result<()> {
+    match session.find_all(By::Css(".notice-error")).await?.first() {
+        Some(notice) => bail!("the {page} page shows an error: {}", session.text(notice).await?),
+        None => Ok(()),
+    }
 }
 
 /// An ETag as uko-mock writes them: `2026-01-01T09:00:12Z`.

@@ -273,6 +273,13 @@ impl Session {
         self.post(&format!("/element/{}/value", element.0), json!({ "text": text })).await.map(|_| ())
     }
 
+    /// Waits for an input, empties it and types `text`.
+    pub async fn fill(&self, by: By<'_>, text: &str) -> Result<()> {
+        let element = self.wait(by).await?;
+        self.post(&format!("/element/{}/clear", element.0), json!({})).await?;
+        self.post(&format!("/element/{}/value", element.0), json!({ "text": text })).await.map(|_| ())
+    }
+
     /// Saves a PNG of the whole page, beyond the window's height (Chromium's DevTools capture).
     pub async fn screenshot(&self, path: PathBuf) -> Result<()> {
         let size = self

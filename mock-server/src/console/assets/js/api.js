@@ -99,7 +99,7 @@ export function signIn(key = apiKey()) {
         const message = body?.errorMessage || `The IAM endpoint answered ${response.status} ${response.statusText}`;
         throw new SignInError({
           method: 'POST', path: '/identity/token', status: response.status, statusText: response.statusText,
-          code: body?.errorCode, message: `Sign-in failed: ${message}`,
+          code: body?.errorCode, message,
         });
       }
       session.token = body.access_token;

@@ -5,7 +5,7 @@ import { h, replace } from './dom.js';
 import {
   INSTANCE_ID, DEFAULT_API_KEY, apiKey, adminToken, onSessionChange, saveConnection, sessionState, signIn,
 } from './api.js';
-import { openDialog, field, announce, showError, takeFlash } from './ui.js';
+import { openDialog, field, announce, showError, showNotice, takeFlash } from './ui.js';
 import * as keys from './views/keys.js';
 import * as key from './views/key.js';
 import * as keystores from './views/keystores.js';
@@ -112,7 +112,12 @@ async function connectionDialog() {
         route();
         return true;
       } catch (error) {
-        showError(errorArea, error);
+        showNotice(errorArea, {
+          kind: 'error',
+          title: 'Sign-in failed',
+          message: error.message,
+          details: error.code ? `IAM error ${error.code}` : null,
+        });
         keyInput.focus();
         return undefined;
       }

@@ -161,7 +161,9 @@ export function showNotice(area, { kind, title, message, details, actions = [] }
     message ? h('p', { class: 'notice-message' }, message) : null,
     details ? h('p', { class: 'notice-details' }, details) : null,
     actions.length ? h('div', { class: 'notice-actions' },
-      actions.map((action) => h('button', { type: 'button', class: 'button button-secondary', onclick: action.onClick }, action.label))) : null,
+      actions.map((action) => h('button', {
+        type: 'button', class: `button ${action.primary ? 'button-primary' : 'button-secondary'}`, onclick: action.onClick,
+      }, action.label))) : null,
     h('button', { type: 'button', class: 'notice-dismiss', 'aria-label': 'Dismiss message', onclick: () => notice.remove() }, '×'));
   replace(area, notice);
   return notice;
@@ -175,6 +177,16 @@ export function clearNotice(area) { area.replaceChildren(); }
  * date (or was sent without its ETag): that is explained, with a reload action.
  */
 export function showError(area, error, { action, reload } = {}) {
+  if (!('status' in error)) {
+    // Not an HTTP answer: a fault of the console itself.
+    console.error(error);
+    return showNotice(area, {
+      kind: 'error',
+      title: `${action ? `${action}: ` : ''}the console hit an unexpected error`,
+      message: String(error.message || error),
+      details: 'Reload the page; if it happens again, please report it with the browser console’s output.',
+    });
+  }
   const status = error.status ? `${error.status} ${error.statusText || ''}`.trim() : 'no answer';
   if (error.status === 412 && reload) {
     return showNotice(area, {
@@ -183,8 +195,8 @@ export function showError(area, error, { action, reload } = {}) {
       message: `${action ? `${action} was not done: ` : ''}the resource changed after this page read it — another client, `
         + 'a fault rule or another tab changed it. UKO refuses a change sent with an old ETag so that nobody overwrites '
         + 'a change they have not seen. Nothing was changed. Reload to see the current state, then try again.',
-      details: `UKO answered ${status}: ${error.message}${error.ifMatch ? ` (If-Match sent: ${error.ifMatch})` : ''}`,
-      actions: [{ label: 'Reload', onClick: reload }],
+      details: `UKO answered ${status}: ${error.message}${error.ifMatch && !error.message.includes(error.ifMatch) ? ` (If-Match sent: ${error.ifMatch})` : ''}`,
+      actions: [{ label: 'Reload', onClick: reload, primary: true }],
     });
   }
   if (error.status === 428 && reload) {

@@ -13,6 +13,7 @@ export async function render(main, ctx) {
   const notices = h('div', { class: 'notices' });
   const entries = [];
   let maxSeen = 0;
+  let lastPoll = null;
   let paused = false;
   let timer = null;
 
@@ -37,7 +38,7 @@ export async function render(main, ctx) {
     h('div', { class: 'table-wrap' },
       h('table', { class: 'table journal-table' },
         h('caption', { class: 'visually-hidden' }, 'Served requests, newest first'),
-        h('thead', {}, h('tr', {}, ['Seq', 'Time (instance clock)', 'Method', 'Path', 'Operation', 'If-Match', 'Status', 'ETag', 'Fault']
+        h('thead', {}, h('tr', {}, ['Seq', 'Time (instance clock)', 'Method', 'Path and operation', 'If-Match', 'Status', 'ETag', 'Fault']
           .map((label) => h('th', { scope: 'col' }, label)))),
         body)));
 
@@ -85,7 +86,6 @@ export async function render(main, ctx) {
     }
   }
 
-  let lastPoll = null;
   function draw(polledAt) {
     if (polledAt) lastPoll = polledAt;
     const text = filter.value.trim().toLowerCase();
@@ -96,7 +96,7 @@ export async function render(main, ctx) {
       return [entry.method, entry.path, entry.operation, String(entry.status), entry.if_match, entry.etag]
         .some((value) => value && String(value).toLowerCase().includes(text));
     }).reverse();
-    replace(body, shown.length ? shown.map(row) : h('tr', {}, h('td', { colspan: 9, class: 'empty' }, 'No request yet.')));
+    replace(body, shown.length ? shown.map(row) : h('tr', {}, h('td', { colspan: 8, class: 'empty' }, 'No request yet.')));
     replace(summary, `${shown.length} of ${entries.length} requests shown`,
       lastPoll ? ` · last poll ${lastPoll.toLocaleTimeString()}` : '', paused ? ' · paused' : '');
   }
@@ -108,8 +108,8 @@ function row(entry) {
     h('td', { class: 'num' }, String(entry.seq)),
     h('td', { class: 'nowrap' }, formatTime(entry.time)),
     h('td', { class: 'journal-method' }, entry.method),
-    h('td', { class: 'journal-path' }, h('code', {}, entry.path)),
-    h('td', {}, entry.operation || '—'),
+    h('td', { class: 'journal-path' }, h('code', {}, entry.path),
+      entry.operation ? h('span', { class: 'journal-operation' }, entry.operation) : null),
     h('td', { class: 'journal-if-match' }, entry.if_match ? h('code', {}, entry.if_match) : '—'),
     h('td', { class: 'journal-status' }, h('span', { class: `status status-${kind}` }, entry.status === 0 ? 'dropped' : String(entry.status))),
     h('td', { class: 'journal-etag' }, entry.etag ? h('code', {}, entry.etag) : '—'),

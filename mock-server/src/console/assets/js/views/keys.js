@@ -46,7 +46,9 @@ function filterForm(query, vaults, templates) {
   const template = select('template.name', [['', 'Any template'], ...templates.map((t) => [t.name, t.name])], query.get('template.name'));
   const sync = select('status_in_keystores[].keystore_sync_flag', [['', 'Any'], ['out_of_sync', 'Out of sync'], ['ok', 'In sync'],
     ['error', 'Keystore error']], query.get('status_in_keystores[].keystore_sync_flag'));
-  const limit = select('limit', [['10', '10'], ['20', '20'], ['50', '50'], ['100', '100']], query.get('limit') || '20');
+  const current = query.get('limit') || '20';
+  const sizes = [...new Set(['10', '20', '50', '100', current])].sort((a, b) => Number(a) - Number(b));
+  const limit = select('limit', sizes.map((size) => [size, size]), current);
   const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter managed keys' },
     field({ label: 'Label starts with', control: label }),
     field({ label: 'State', control: state }),

@@ -24,7 +24,7 @@ export async function render(main, ctx) {
   results.removeAttribute('aria-busy');
   replace(results, table({
     caption: 'Key templates',
-    columns: [{ label: 'Name' }, { label: 'Vault' }, { label: 'State' }, { label: 'Key' }, { label: 'New keys' },
+    columns: [{ label: 'Name', className: 'nowrap' }, { label: 'Vault' }, { label: 'State' }, { label: 'Key', className: 'nowrap' }, { label: 'New keys' },
       { label: 'Keystores' }, { label: 'Naming scheme' }, { label: 'Keys', className: 'num' }, { label: 'Version', className: 'num' }],
     rows: templates.map((template) => [
       { header: true, content: h('a', { href: `#/keys?template.name=${encodeURIComponent(template.name)}` }, template.name) },
@@ -32,7 +32,7 @@ export async function render(main, ctx) {
       humanize(template.state) + ((template.type || []).includes('shadow') ? ' (shadow)' : ''),
       `${(template.key?.algorithm || '').toUpperCase()} ${template.key?.size || ''}`.trim(),
       stateLabel(template.key?.state),
-      (template.keystores || []).map((k) => `${keystoreTypeLabel(k.type)} · group ${k.group}`).join('; ') || '—',
+      (template.keystores || []).map((k) => h('div', {}, keystoreTypeLabel(k.type), h('br'), h('span', { class: 'hint' }, `group ${k.group}`))),
       template.naming_scheme ? h('code', {}, template.naming_scheme) : '—',
       String(template.keys_count ?? '—'),
       String(template.version ?? '—'),
