@@ -52,7 +52,30 @@ pub struct Config {
     #[arg(long)]
     pub public_url: Option<String>,
 
+    /// Token the control plane (/__mock/v1, except /health) requires, as 'Authorization: Bearer TOKEN' or
+    /// 'X-Admin-Token: TOKEN'. Without it the control plane is open on a loopback address and refused
+    /// (403) on any other.
+    #[arg(long, env = "UKO_MOCK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Requests each instance's journal keeps (GET /__mock/v1/journal); older ones are forgotten.
+    #[arg(long, default_value_t = crate::domain::journal::DEFAULT_CAPACITY, value_parser = parse_journal_size, env = "UKO_MOCK_JOURNAL_SIZE")]
+    pub journal_size: usize,
+
+    /// Keep every instance in this JSON file across restarts: loaded at start if it exists (a corrupt or
+    /// foreign file stops the server and is left untouched), created otherwise, and rewritten before each
+    /// change is acknowledged.
+    #[arg(long, env = "UKO_MOCK_STATE_FILE")]
+    pub state_file: Option<PathBuf>,
+
     /// Log filter (tracing env-filter syntax), e.g. `info`, `debug`, `uko_mock=trace`.
     #[arg(long, default_value = "info", env = "UKO_MOCK_LOG")]
     pub log: String,
+}
+
+fn parse_journal_size(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(entries) if entries >= 1 => Ok(entries),
+        _ => Err(format!("expected a number of entries of at least 1, found '{text}'")),
+    }
 }

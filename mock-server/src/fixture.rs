@@ -20,13 +20,12 @@ use serde::{Deserialize, Serialize};
 use time::macros::datetime;
 
 use crate::domain::faults::FaultRule;
-use crate::domain::keystores::pending_destruction_seconds;
 use crate::domain::naming::NamingScheme;
-use crate::domain::simulation::native_key_id;
+pub use crate::domain::simulation::ObservedCopy;
 use crate::domain::Rng;
 use crate::domain::{
-    self, validate, AssociatedResource, Clock, ClockMode, CopyState, IbmVariant, Instance, KeyCopy, KeyState, Keystore,
-    KeystoreType, ManagedKey, Settings, Template, Timestamp, Vault,
+    self, validate, AssociatedResource, Clock, ClockMode, IbmVariant, Instance, KeyState, Keystore, KeystoreType,
+    ManagedKey, Settings, Template, Timestamp, Vault,
 };
 
 /// The seed of the instance's random generator when neither the fixture nor the caller gives one.
@@ -112,18 +111,6 @@ pub struct Divergence {
     /// Id of a keystore in the key's `referenced_keystores` or `removed_keystores`.
     pub keystore: String,
     pub copy: ObservedCopy,
-}
-
-/// What a keystore holds for a key (the "observed state O" of `uko-semantics.md` §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ObservedCopy {
-    Absent,
-    Active,
-    Inactive,
-    PendingDestruction,
-    /// Active, but with key material other than the managed key's current version.
-    WrongKey,
 }
 
 /// Why a fixture could not be read, parsed, validated or loaded.
@@ -216,8 +203,110 @@ impl Fixture {
                     derive_copy(&mut instance, key_id, keystore_id);
                 }
             }
-            for divergence in &self.divergences {
-                apply_divergence(&mut instance, divergence);
+            for (index, divergence) in self.divergences.iter().enumerate() {
+                instance
+                    .set_observed_copy(&divergence.managed_key, &divergence.keystore, divergence.copy)
+                    .map_err(|error| FixtureError::at(format!("divergences[{index}]"), error.to_string()))?;
+            }
+        }
+        Ok(instance)
+    }
+
+    /// Parses, validates and loads fixture JSON as the instance `instance_id` (control plane bodies). The
+    /// fixture's own seed is used.
+    pub fn load_json(text: &str, instance_id: &str) -> Result<Instance, FixtureError> {
+        Fixture::from_json(text)?.into_instance(instance_id, None)
+    }
+
+    /// The export of an instance as the control plane and the state file write it.
+    pub fn export(instance: &Instance) -> Fixture {
+        Fixture::from_instance(instance, &format!("State of uko-mock instance '{}'", instance.id))
+    }
+
+    /// Merges fixture JSON into a copy of `current` and returns it (`current` is not changed).
+    ///
+    /// Records are added, or overwritten by id (associated resources by id and managed key; fault rules by
+    /// id, rules without one are added). `seed`, `fault_seed`, `clock` and `settings` change only when the
+    /// text names them, `clock` and `settings` field by field. With `keystore_contents: "derive"` the keys
+    /// of the text get derived copies and its `divergences`, every other copy stays as it is; with
+    /// `"explicit"` the keystores of the text bring their copies. Errors name the JSON path in the text.
+    pub fn merge_json(text: &str, current: &Instance) -> Result<Instance, FixtureError> {
+        let incoming = Fixture::from_json(text)?;
+        let named = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|value| value.as_object().cloned())
+            .unwrap_or_default();
+        // Checked here, by their index in the text: below, the current rules come first.
+        for (index, rule) in incoming.faults.iter().enumerate() {
+            rule.check().map_err(|error| FixtureError::at(format!("faults[{index}]"), error.to_string()))?;
+            let duplicate = incoming.faults[..index].iter().any(|r| !rule.id.is_empty() && r.id == rule.id);
+            if duplicate {
+                return Err(FixtureError::at(
+                    format!("faults[{index}].id"),
+                    format!("expected a unique fault rule id, found '{}' again", rule.id),
+                ));
+            }
+        }
+        let derive = incoming.keystore_contents == KeystoreContents::Derive;
+        let mut keystores = incoming.keystores;
+        let mut removed_keystores = incoming.removed_keystores;
+        if derive {
+            for (array, records) in [("keystores", &mut keystores), ("removed_keystores", &mut removed_keystores)] {
+                for (index, keystore) in records.iter_mut().enumerate() {
+                    check_no_copies(&format!("{array}[{index}]"), keystore)?;
+                    // An overwritten keystore keeps what it holds; the text's keys get derived copies below.
+                    if let Some(before) = current.keystore_or_removed(&keystore.id) {
+                        keystore.simulation.copies = before.simulation.copies.clone();
+                    }
+                }
+            }
+        } else if !incoming.divergences.is_empty() {
+            return Err(FixtureError::at("divergences", EXPLICIT_WITH_DIVERGENCES));
+        }
+        let base = Fixture::export(current);
+        let mut merged = Fixture {
+            description: incoming.description,
+            seed: if named.contains_key("seed") { incoming.seed } else { base.seed },
+            fault_seed: if named.contains_key("fault_seed") { incoming.fault_seed } else { base.fault_seed },
+            clock: match named.get("clock") {
+                Some(patch) => overlay(&base.clock, patch, "clock")?,
+                None => base.clock,
+            },
+            settings: match named.get("settings") {
+                Some(patch) => overlay(&base.settings, patch, "settings")?,
+                None => base.settings,
+            },
+            // Loaded as it is now; the text's keys are derived afterwards, in derive mode.
+            keystore_contents: KeystoreContents::Explicit,
+            // The records of the text come first, so that validation errors name their index in the text.
+            vaults: merge_by_id(incoming.vaults, base.vaults, |v| v.id.clone()),
+            templates: merge_by_id(incoming.templates, base.templates, |t| t.id.clone()),
+            keystores: merge_by_id(keystores, base.keystores, |k| k.id.clone()),
+            removed_keystores: merge_by_id(removed_keystores, base.removed_keystores, |k| k.id.clone()),
+            managed_keys: merge_by_id(incoming.managed_keys.clone(), base.managed_keys, |k| k.id.clone()),
+            associated_resources: merge_by_id(incoming.associated_resources, base.associated_resources, |r| {
+                format!("{} {}", r.id, r.managed_key_id)
+            }),
+            divergences: Vec::new(),
+            faults: base.faults,
+        };
+        for rule in incoming.faults {
+            match merged.faults.iter_mut().find(|r| !rule.id.is_empty() && r.id == rule.id) {
+                Some(existing) => *existing = rule,
+                None => merged.faults.push(rule),
+            }
+        }
+        let mut instance = merged.into_instance(&current.id, None)?;
+        if derive {
+            for managed_key in &incoming.managed_keys {
+                for keystore_id in &managed_key.referenced_keystores {
+                    derive_copy(&mut instance, &managed_key.id, keystore_id);
+                }
+            }
+            for (index, divergence) in incoming.divergences.iter().enumerate() {
+                instance
+                    .set_observed_copy(&divergence.managed_key, &divergence.keystore, divergence.copy)
+                    .map_err(|error| FixtureError::at(format!("divergences[{index}]"), error.to_string()))?;
             }
         }
         Ok(instance)
@@ -278,6 +367,50 @@ impl fmt::Display for FixtureError {
 }
 
 impl std::error::Error for FixtureError {}
+
+/// Divergences describe changes to derived copies; explicit copies are written as they are.
+const EXPLICIT_WITH_DIVERGENCES: &str =
+    "expected no divergences with keystore_contents \"explicit\" (write the copies instead), found some";
+
+/// In derive mode copies come from the keys' states, so a keystore lists none.
+fn check_no_copies(path: &str, keystore: &Keystore) -> Result<(), FixtureError> {
+    let copies = &keystore.simulation.copies;
+    if copies.is_empty() {
+        return Ok(());
+    }
+    Err(FixtureError::at(
+        format!("{path}.simulation.copies"),
+        format!(
+            "expected no copies with keystore_contents \"derive\" (copies are derived; use divergences), found {}",
+            copies.len()
+        ),
+    ))
+}
+
+/// `current` with the fields of the JSON object `patch` replaced, one level deep (PATCH of settings, merge of
+/// `clock` and `settings`). Unknown fields and wrong types are refused; errors name `prefix.field`.
+pub fn overlay<T: Serialize + serde::de::DeserializeOwned>(
+    current: &T,
+    patch: &serde_json::Value,
+    prefix: &str,
+) -> Result<T, FixtureError> {
+    let joined = |path: &str| match (prefix.is_empty(), path.is_empty()) {
+        (true, _) => path.to_owned(),
+        (false, true) => prefix.to_owned(),
+        (false, false) => format!("{prefix}.{path}"),
+    };
+    let Some(fields) = patch.as_object() else {
+        return Err(FixtureError::at(joined(""), format!("expected a JSON object, found {patch}")));
+    };
+    let mut value = serde_json::to_value(current).map_err(|error| FixtureError::at(joined(""), error.to_string()))?;
+    if let Some(object) = value.as_object_mut() {
+        object.extend(fields.iter().map(|(name, field)| (name.clone(), field.clone())));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        FixtureError::at(joined(if path == "." { "" } else { &path }), error.into_inner().to_string())
+    })
+}
 
 /// Walks a fixture once, remembering where each id was defined.
 struct Validator<'a> {
@@ -417,15 +550,8 @@ impl<'a> Validator<'a> {
                 format!("expected one of {} for an ibm_cloud_kms keystore, found nothing", IbmVariant::expected()),
             ));
         }
-        let copies = &keystore.simulation.copies;
-        if self.fixture.keystore_contents == KeystoreContents::Derive && !copies.is_empty() {
-            return Err(FixtureError::at(
-                format!("{path}.simulation.copies"),
-                format!(
-                    "expected no copies with keystore_contents \"derive\" (copies are derived; use divergences), found {}",
-                    copies.len()
-                ),
-            ));
+        if self.fixture.keystore_contents == KeystoreContents::Derive {
+            check_no_copies(path, keystore)?;
         }
         Ok(())
     }
@@ -509,10 +635,7 @@ impl<'a> Validator<'a> {
     fn check_divergences(&self) -> Result<(), FixtureError> {
         let fixture = self.fixture;
         if fixture.keystore_contents == KeystoreContents::Explicit && !fixture.divergences.is_empty() {
-            return Err(FixtureError::at(
-                "divergences",
-                "expected no divergences with keystore_contents \"explicit\" (write the copies instead), found some",
-            ));
+            return Err(FixtureError::at("divergences", EXPLICIT_WITH_DIVERGENCES));
         }
         let mut seen = HashSet::new();
         for (index, divergence) in fixture.divergences.iter().enumerate() {
@@ -586,6 +709,14 @@ fn field(path: &str, name: &str, result: domain::Result<()>) -> Result<(), Fixtu
     result.map_err(|error| FixtureError::at(format!("{path}.{name}"), error.to_string()))
 }
 
+/// The records of `first`, then those of `rest` whose id `first` does not have.
+fn merge_by_id<T>(first: Vec<T>, rest: Vec<T>, id: impl Fn(&T) -> String) -> Vec<T> {
+    let taken: HashSet<String> = first.iter().map(&id).collect();
+    let mut merged = first;
+    merged.extend(rest.into_iter().filter(|record| !taken.contains(&id(record))));
+    merged
+}
+
 fn by_id<T>(records: Vec<T>, id: impl Fn(&T) -> &String) -> BTreeMap<String, T> {
     records.into_iter().map(|record| (id(&record).clone(), record)).collect()
 }
@@ -613,51 +744,6 @@ fn derive_copy(instance: &mut Instance, key_id: &str, keystore_id: &str) {
 fn set_key_state(instance: &mut Instance, key_id: &str, state: KeyState) {
     if let Some(managed_key) = instance.managed_keys.get_mut(key_id) {
         managed_key.state = state;
-    }
-}
-
-/// Sets one keystore's copy of a key as the divergence says, after the in-sync copies were derived.
-/// A copy that must exist but does not gets the key's current material and a fresh native id.
-fn apply_divergence(instance: &mut Instance, divergence: &Divergence) {
-    let Some(managed_key) = instance.managed_keys.get(&divergence.managed_key) else {
-        return;
-    };
-    let key_id = managed_key.id.clone();
-    let material = managed_key.current_material().to_owned();
-    let (label, version) = (managed_key.label.clone(), managed_key.version_number());
-    let now = instance.clock.now();
-    let Instance { keystores, removed_keystores, rng, .. } = instance;
-    let Some(keystore) =
-        keystores.get_mut(&divergence.keystore).or_else(|| removed_keystores.get_mut(&divergence.keystore))
-    else {
-        return;
-    };
-    let state = match divergence.copy {
-        ObservedCopy::Absent => {
-            keystore.simulation.copies.remove(&key_id);
-            return;
-        }
-        ObservedCopy::Active | ObservedCopy::WrongKey => CopyState::Active,
-        ObservedCopy::Inactive => CopyState::Inactive,
-        ObservedCopy::PendingDestruction => CopyState::PendingDestruction,
-    };
-    if !keystore.simulation.copies.contains_key(&key_id) {
-        let key_id_in_keystore = native_key_id(keystore, &label, version, rng);
-        let copy = KeyCopy { state, material: material.clone(), key_id_in_keystore, destruction_at: None };
-        keystore.simulation.copies.insert(key_id.clone(), copy);
-    }
-    let period = pending_destruction_seconds(keystore.keystore_type);
-    let Some(copy) = keystore.simulation.copies.get_mut(&key_id) else {
-        return;
-    };
-    copy.state = state;
-    copy.destruction_at = (state == CopyState::PendingDestruction).then(|| now.plus_seconds(period));
-    if divergence.copy == ObservedCopy::WrongKey {
-        // Someone replaced the material out of band: any fingerprint but the current one.
-        copy.material = rng.hex(32);
-        if copy.material == material {
-            copy.material = rng.hex(32);
-        }
     }
 }
 
@@ -983,5 +1069,71 @@ mod tests {
         assert_eq!(instance.clock.now.etag(), "2026-01-01T09:00:00Z");
         assert_eq!(instance.clock.mode, ClockMode::Virtual);
         assert_eq!(instance.id, "x");
+    }
+    #[test]
+    fn merge_adds_a_key_with_derived_copies_and_keeps_existing_divergences() {
+        let current = Fixture::default_fixture().unwrap().into_instance("default", None).unwrap();
+        let mut new_key = current.managed_keys["44444444-4444-4444-8444-000000000001"].clone();
+        new_key.id = "44444444-4444-4444-8444-000000000099".to_owned();
+        new_key.label = "merged-key".to_owned();
+        let text = serde_json::json!({"description": "one more key", "managed_keys": [new_key]}).to_string();
+        let mut merged = Fixture::merge_json(&text, &current).unwrap();
+        assert_eq!(merged.managed_keys.len(), current.managed_keys.len() + 1);
+        assert_eq!(merged.clock, current.clock, "a merge without clock keeps the clock");
+        assert_eq!(merged.settings, current.settings);
+        let entries = merged.status_in_keystores("44444444-4444-4444-8444-000000000099");
+        assert_eq!(entries[0].detail, SyncFlagDetail::ActiveKeyIsActiveInKeystore);
+        // The default fixture's divergence (a key missing in AWS KMS) is still there.
+        let entries = merged.status_in_keystores("44444444-4444-4444-8444-000000000003");
+        assert_eq!(entries[0].detail, SyncFlagDetail::ActiveKeyIsNotActiveInKeystore);
+    }
+
+    #[test]
+    fn merge_overwrites_by_id_and_patches_named_settings_only() {
+        let current = Fixture::default_fixture().unwrap().into_instance("default", None).unwrap();
+        let mut vault = current.vaults.values().next().unwrap().clone();
+        vault.name = "Renamed".to_owned();
+        let text = serde_json::json!({
+            "description": "rename",
+            "vaults": [vault],
+            "settings": {"sync_bumps_etag": true},
+            "faults": [{"effect": {"kind": "drop_connection"}}]
+        })
+        .to_string();
+        let merged = Fixture::merge_json(&text, &current).unwrap();
+        assert_eq!(merged.vaults.len(), 1);
+        assert_eq!(merged.vaults[&vault.id].name, "Renamed");
+        assert!(merged.settings.sync_bumps_etag);
+        assert_eq!(merged.settings.region, current.settings.region);
+        assert_eq!(merged.faults.rules.len(), 1);
+        assert_eq!(merged.rng, current.rng, "a merge without seed keeps the generator");
+    }
+
+    #[test]
+    fn merge_errors_name_the_path_in_the_merged_text() {
+        let current = Fixture::default_fixture().unwrap().into_instance("default", None).unwrap();
+        let mut key = current.managed_keys.values().next().unwrap().clone();
+        key.template_id = "99999999-9999-4999-8999-999999999999".to_owned();
+        let text = serde_json::json!({"description": "bad", "managed_keys": [key]}).to_string();
+        let error = Fixture::merge_json(&text, &current).unwrap_err();
+        assert_eq!(error.path, "managed_keys[0].template_id", "{error}");
+        let text = serde_json::json!({"description": "bad", "settings": {"sync_bumps": true}}).to_string();
+        assert_eq!(Fixture::merge_json(&text, &current).unwrap_err().path, "settings.sync_bumps");
+        let text = serde_json::json!({"description": "bad", "divergences": [
+            {"managed_key": "44444444-4444-4444-8444-000000000001", "keystore": "33333333-3333-4333-8333-000000000002", "copy": "active"}
+        ]})
+        .to_string();
+        assert_eq!(Fixture::merge_json(&text, &current).unwrap_err().path, "divergences[0]");
+    }
+
+    #[test]
+    fn overlay_refuses_unknown_fields_and_wrong_types_by_name() {
+        let settings = Settings::default();
+        let error = overlay(&settings, &serde_json::json!({"sync_bumps_etag": "yes"}), "").unwrap_err();
+        assert_eq!(error.path, "sync_bumps_etag");
+        let error = overlay(&settings, &serde_json::json!({"nope": 1}), "").unwrap_err();
+        assert_eq!(error.path, "nope");
+        let patched = overlay(&settings, &serde_json::json!({"min_rotation_interval_seconds": 3600}), "").unwrap();
+        assert_eq!(patched.min_rotation_interval_seconds, 3600);
     }
 }

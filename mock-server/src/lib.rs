@@ -3,6 +3,7 @@
 //! Crate map (details in ARCHITECTURE.md):
 //! - [`domain`]: one UKO instance's state and rules, with the keystore simulation; no HTTP.
 //! - [`store`]: the shared handle to all instances, one lock per instance.
+//! - [`persistence`]: the state file that keeps every instance across restarts (`--state-file`).
 //! - [`http`]: the UKO v4 surface (routes, extractors, wire types, `ApiError`) and IAM auth.
 //! - [`control`]: the mock's control plane under `/__mock/v1`.
 //! - [`console`]: the web console at `/` (static files embedded in the binary).
@@ -17,6 +18,7 @@ pub mod control;
 pub mod domain;
 pub mod fixture;
 pub mod http;
+pub mod persistence;
 pub mod server;
 pub mod store;
 

@@ -1,5 +1,5 @@
-//! The `uko-mock` binary: parses the command line, sets up logging, loads the fixture, binds, prints how
-//! to connect, and serves until Ctrl-C or SIGTERM. All logic lives in the library.
+//! The `uko-mock` binary: parses the command line, sets up logging, loads the fixture (and the state file),
+//! binds, prints how to connect, and serves until Ctrl-C or SIGTERM. All logic lives in the library.
 
 use std::net::SocketAddr;
 
@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 use uko_mock::config::Config;
+use uko_mock::control::access::AdminAccess;
 use uko_mock::fixture::Fixture;
 use uko_mock::http::auth::{Auth, AuthMode};
 use uko_mock::http::AppState;
@@ -29,6 +30,12 @@ async fn main() -> anyhow::Result<()> {
         None => uko_mock::server::store_from_fixture(fixture, config.seed),
     }
     .context("cannot load the fixture")?;
+    store.set_journal_capacity(config.journal_size);
+    if let Some(path) = &config.state_file {
+        uko_mock::persistence::attach(&store, path).context(
+            "refusing to start: the state file cannot be used (an existing one is left untouched; fix or move it, or pass another --state-file)",
+        )?;
+    }
     let auth = Auth::new(config.auth, config.api_keys.clone(), config.tokens.clone(), config.token_ttl);
 
     let address = SocketAddr::new(config.bind, config.port);
@@ -39,8 +46,11 @@ async fn main() -> anyhow::Result<()> {
     }
     print_banner(&config, bound, &description);
 
-    let state = AppState { store, auth, public_url: config.public_url.clone() };
+    let admin = AdminAccess::new(config.admin_token.clone(), bound.ip());
+    let state = AppState { store: store.clone(), auth, public_url: config.public_url.clone(), admin };
     uko_mock::serve(listener, state, shutdown_signal()).await.context("server error")?;
+    // Changes were saved as they were acknowledged; this also keeps what reads moved (fault counters).
+    store.persist().await.context("cannot save the state at shutdown")?;
     tracing::info!("uko-mock stopped");
     Ok(())
 }
@@ -65,7 +75,15 @@ fn print_banner(config: &Config, bound: SocketAddr, description: &str) {
             println!("  try:          curl {base}/api/v4/managed_keys");
         }
     }
-    println!("  control:      {base}/__mock/v1/health");
+    let control = match (&config.admin_token, bound.ip().is_loopback()) {
+        (Some(_), _) => "admin token required",
+        (None, true) => "open to local clients",
+        (None, false) => "disabled: pass --admin-token to use it on a non-loopback address",
+    };
+    println!("  control:      {base}/__mock/v1/health  ({control})");
+    if let Some(path) = &config.state_file {
+        println!("  state file:   {}", path.display());
+    }
 }
 
 async fn shutdown_signal() {

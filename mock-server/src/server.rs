@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::routing::post;
@@ -10,6 +11,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::control::access::AdminAccess;
 use crate::fixture::Fixture;
 use crate::http::auth::{self, Auth};
 use crate::http::{middleware, AppState};
@@ -27,7 +29,7 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .nest("/api/v4", api)
         .route("/identity/token", post(auth::iam_token))
-        .nest("/__mock/v1", crate::control::control_router())
+        .nest("/__mock/v1", crate::control::control_router(&state))
         .merge(crate::console::console_router())
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -111,6 +113,9 @@ pub struct MockServerBuilder {
     fixture: Option<Fixture>,
     seed: Option<u64>,
     auth: Option<Auth>,
+    admin_token: Option<String>,
+    journal_size: Option<usize>,
+    state_file: Option<PathBuf>,
 }
 
 impl MockServerBuilder {
@@ -132,6 +137,24 @@ impl MockServerBuilder {
         self
     }
 
+    /// Require this token on the control plane (default: open, the server is loopback-only).
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_token = Some(token.into());
+        self
+    }
+
+    /// Entries each instance's journal keeps (default 10000).
+    pub fn journal_size(mut self, entries: usize) -> Self {
+        self.journal_size = Some(entries);
+        self
+    }
+
+    /// Keep the state in this file (loaded if it exists, see `persistence`).
+    pub fn state_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.state_file = Some(path.into());
+        self
+    }
+
     /// Binds 127.0.0.1:0 and starts serving in the background.
     pub async fn start(self) -> std::io::Result<MockServer> {
         let fixture = match self.fixture {
@@ -139,9 +162,20 @@ impl MockServerBuilder {
             None => Fixture::default_fixture().map_err(std::io::Error::other)?,
         };
         let store = store_from_fixture(fixture, self.seed).map_err(std::io::Error::other)?;
+        if let Some(entries) = self.journal_size {
+            store.set_journal_capacity(entries);
+        }
+        if let Some(path) = &self.state_file {
+            crate::persistence::attach(&store, path).map_err(std::io::Error::other)?;
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
-        let state = AppState { store: store.clone(), auth: self.auth.unwrap_or_else(Auth::disabled), public_url: None };
+        let state = AppState {
+            store: store.clone(),
+            auth: self.auth.unwrap_or_else(Auth::disabled),
+            public_url: None,
+            admin: AdminAccess::new(self.admin_token, address.ip()),
+        };
         let (sender, receiver) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let stopped = async move {

@@ -4,11 +4,17 @@
 //! awaits (clippy's `await_holding_lock` is on). One API request takes one instance lock exactly once, so
 //! the ETag check, the mutation and the new ETag are atomic — no lost update between concurrent requests.
 //! Instances are created on first use by the factory (from the default or a named fixture).
+//!
+//! With a state file attached (`persistence`), [`Store::persist`] makes every change durable; callers
+//! invoke it after a change and before answering.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use crate::domain::journal::DEFAULT_CAPACITY;
 use crate::domain::Instance;
+use crate::persistence::{SaveError, StateFile};
 
 /// Builds a fresh instance for an id (used on first use and on reset).
 pub type InstanceFactory = Arc<dyn Fn(&str) -> Instance + Send + Sync>;
@@ -25,13 +31,16 @@ pub struct Store {
 struct Shared {
     instances: Mutex<BTreeMap<String, Arc<Mutex<Instance>>>>,
     factory: Mutex<InstanceFactory>,
+    /// Entries each instance's journal keeps (`--journal-size`).
+    journal_capacity: AtomicUsize,
+    /// Where changes are saved; set once at start, never for a store without `--state-file`.
+    state_file: OnceLock<Arc<StateFile>>,
 }
 
 impl Store {
     /// A store whose instances come from `factory`; the default instance is created at once.
     pub fn new(factory: InstanceFactory) -> Store {
-        let store =
-            Store { shared: Arc::new(Shared { instances: Mutex::new(BTreeMap::new()), factory: Mutex::new(factory) }) };
+        let store = Store::empty(factory, BTreeMap::new());
         store.handle(DEFAULT_INSTANCE);
         store
     }
@@ -41,7 +50,17 @@ impl Store {
     pub fn with_default(default: Instance, factory: InstanceFactory) -> Store {
         let mut instances = BTreeMap::new();
         instances.insert(DEFAULT_INSTANCE.to_owned(), Arc::new(Mutex::new(default)));
-        Store { shared: Arc::new(Shared { instances: Mutex::new(instances), factory: Mutex::new(factory) }) }
+        Store::empty(factory, instances)
+    }
+
+    fn empty(factory: InstanceFactory, instances: BTreeMap<String, Arc<Mutex<Instance>>>) -> Store {
+        let shared = Shared {
+            instances: Mutex::new(instances),
+            factory: Mutex::new(factory),
+            journal_capacity: AtomicUsize::new(DEFAULT_CAPACITY),
+            state_file: OnceLock::new(),
+        };
+        Store { shared: Arc::new(shared) }
     }
 
     /// Runs `operation` on the instance with this id (created on first use) under its lock.
@@ -51,10 +70,72 @@ impl Store {
         operation(&mut instance)
     }
 
-    /// Replaces an instance's whole state (load fixture, reset).
+    /// Replaces an instance's whole state (load fixture, reset); its journal stays.
     pub fn replace_instance(&self, instance_id: &str, instance: Instance) {
         let handle = self.handle(instance_id);
-        *lock(&handle) = instance;
+        lock(&handle).replace_state(instance);
+    }
+
+    /// Installs `instance` under `instance_id`, replacing the state of an existing one (whose journal stays);
+    /// returns whether it was created.
+    pub fn put_instance(&self, instance_id: &str, mut instance: Instance) -> bool {
+        let mut instances = lock(&self.shared.instances);
+        match instances.get(instance_id) {
+            Some(handle) => {
+                lock(handle).replace_state(instance);
+                false
+            }
+            None => {
+                instance.journal.set_capacity(self.journal_capacity());
+                instances.insert(instance_id.to_owned(), Arc::new(Mutex::new(instance)));
+                true
+            }
+        }
+    }
+
+    /// Sets how many entries each journal keeps, for existing and future instances.
+    pub fn set_journal_capacity(&self, capacity: usize) {
+        self.shared.journal_capacity.store(capacity.max(1), Ordering::SeqCst);
+        for handle in self.handles() {
+            lock(&handle).journal.set_capacity(capacity);
+        }
+    }
+
+    /// Entries each instance's journal keeps.
+    pub fn journal_capacity(&self) -> usize {
+        self.shared.journal_capacity.load(Ordering::SeqCst)
+    }
+
+    /// `view` of every instance, by id; each instance is locked only while it is viewed.
+    pub fn map_instances<R>(&self, view: impl Fn(&Instance) -> R) -> BTreeMap<String, R> {
+        let handles: Vec<(String, Arc<Mutex<Instance>>)> =
+            lock(&self.shared.instances).iter().map(|(id, handle)| (id.clone(), handle.clone())).collect();
+        handles.into_iter().map(|(id, handle)| (id, view(&lock(&handle)))).collect()
+    }
+
+    /// Binds the store to a state file (once, at start; `persistence::attach`).
+    pub fn attach_state_file(&self, state_file: Arc<StateFile>) {
+        if self.shared.state_file.set(state_file).is_err() {
+            tracing::warn!("a state file was already attached; keeping the first one");
+        }
+    }
+
+    /// The attached state file, if any.
+    pub fn state_file(&self) -> Option<&Arc<StateFile>> {
+        self.shared.state_file.get()
+    }
+
+    /// Makes every change made before this call durable (a no-op without a state file). Call it after a
+    /// change and before acknowledging it. The write runs on the blocking pool.
+    pub async fn persist(&self) -> Result<(), SaveError> {
+        let Some(state_file) = self.state_file().cloned() else {
+            return Ok(());
+        };
+        let store = self.clone();
+        let path = state_file.path().to_owned();
+        tokio::task::spawn_blocking(move || state_file.save(&store))
+            .await
+            .map_err(|error| SaveError { path, source: std::io::Error::other(error) })?
     }
 
     /// A fresh instance from the factory, not yet installed.
@@ -78,12 +159,17 @@ impl Store {
         instance_id != DEFAULT_INSTANCE && lock(&self.shared.instances).remove(instance_id).is_some()
     }
 
+    fn handles(&self) -> Vec<Arc<Mutex<Instance>>> {
+        lock(&self.shared.instances).values().cloned().collect()
+    }
+
     fn handle(&self, instance_id: &str) -> Arc<Mutex<Instance>> {
         if let Some(handle) = lock(&self.shared.instances).get(instance_id) {
             return handle.clone();
         }
         // Build outside the registry lock: a fixture load can take milliseconds.
-        let fresh = self.fresh_instance(instance_id);
+        let mut fresh = self.fresh_instance(instance_id);
+        fresh.journal.set_capacity(self.journal_capacity());
         lock(&self.shared.instances)
             .entry(instance_id.to_owned())
             .or_insert_with(|| Arc::new(Mutex::new(fresh)))

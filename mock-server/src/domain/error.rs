@@ -10,6 +10,7 @@ pub enum ResourceKind {
     Keystore,
     ManagedKey,
     Instance,
+    FaultRule,
 }
 
 impl ResourceKind {
@@ -21,6 +22,7 @@ impl ResourceKind {
             ResourceKind::Keystore => "keystore",
             ResourceKind::ManagedKey => "managed key",
             ResourceKind::Instance => "instance",
+            ResourceKind::FaultRule => "fault rule",
         }
     }
 }

@@ -132,7 +132,7 @@ impl FaultPlan {
 
     /// Adds a rule (assigning an id when it has none) after checking it; returns the id.
     pub fn add(&mut self, mut rule: FaultRule) -> Result<String> {
-        check_rule(&rule)?;
+        rule.check()?;
         if rule.id.is_empty() {
             // Derived from the rules present, so a plan needs no counter to round-trip through a fixture.
             let highest = self.rules.iter().filter_map(|r| r.id.strip_prefix("rule-")?.parse::<u64>().ok()).max();
@@ -151,6 +151,11 @@ impl FaultPlan {
         let before = self.rules.len();
         self.rules.retain(|r| r.id != id);
         self.rules.len() != before
+    }
+
+    /// Removes every rule; returns how many there were. The generator keeps its state.
+    pub fn clear(&mut self) -> usize {
+        std::mem::take(&mut self.rules).len()
     }
 
     /// Evaluates every rule against one request, in order, and updates their counters.
@@ -208,6 +213,14 @@ fn default_message(status: u16) -> String {
         503 => "The service is temporarily unavailable. Try again later.".to_owned(),
         500 => "The service had an internal error. Try again later.".to_owned(),
         other => format!("Injected fault: HTTP {other}"),
+    }
+}
+
+impl FaultRule {
+    /// Checks the values a plan cannot carry out: a non-error status, an excessive latency, a probability
+    /// outside 0..=1.
+    pub fn check(&self) -> Result<()> {
+        check_rule(self)
     }
 }
 

@@ -69,6 +69,23 @@ impl Journal {
         seq
     }
 
+    /// Keeps at most `capacity` entries (at least 1) from now on, forgetting the oldest beyond it.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(1);
+        while self.entries.len() > self.capacity {
+            self.entries.pop_front();
+        }
+    }
+
+    /// At most `limit` entries with `seq >= from`, oldest first, and the `from` that continues after them:
+    /// the last returned `seq + 1`, or [`Journal::next_seq`] when nothing was returned. A reader that
+    /// passes it back as `from` sees every entry exactly once (unless capacity evicted it first).
+    pub fn read(&self, from: u64, limit: usize) -> (Vec<JournalEntry>, u64) {
+        let entries: Vec<JournalEntry> = self.entries.iter().filter(|e| e.seq >= from).take(limit).cloned().collect();
+        let next = entries.last().map_or(self.next_seq, |e| e.seq + 1);
+        (entries, next)
+    }
+
     /// Entries with `seq > since`, oldest first.
     pub fn since(&self, since: u64) -> Vec<JournalEntry> {
         self.entries.iter().filter(|e| e.seq > since).cloned().collect()
@@ -125,5 +142,32 @@ mod tests {
         let seqs: Vec<u64> = journal.since(0).iter().map(|e| e.seq).collect();
         assert_eq!(seqs, [3, 4, 5]);
         assert_eq!(journal.since(4).len(), 1);
+    }
+
+    #[test]
+    fn read_pages_through_entries_and_resumes_where_it_stopped() {
+        let mut journal = Journal::with_capacity(10);
+        for _ in 0..5 {
+            journal.record(entry());
+        }
+        let (first, next) = journal.read(0, 2);
+        assert_eq!(first.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(next, 3);
+        let (rest, next) = journal.read(next, 100);
+        assert_eq!(rest.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(next, 6);
+        let (none, next) = journal.read(next, 100);
+        assert!(none.is_empty());
+        assert_eq!(next, 6);
+    }
+
+    #[test]
+    fn shrinking_capacity_forgets_the_oldest_entries() {
+        let mut journal = Journal::with_capacity(10);
+        for _ in 0..5 {
+            journal.record(entry());
+        }
+        journal.set_capacity(2);
+        assert_eq!(journal.since(0).iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
     }
 }

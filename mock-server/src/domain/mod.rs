@@ -37,6 +37,9 @@ pub use error::{Error, ResourceKind, Result, Target};
 pub use model::*;
 pub use types::*;
 
+/// The largest single clock advance (100 years): beyond it dates stop being meaningful.
+pub const MAX_CLOCK_ADVANCE_SECONDS: i64 = 100 * 366 * 86_400;
+
 /// Behaviour switches for every place where the reference says *inferred* or documents a
 /// contradiction. Defaults are the choices listed under "Decisions" in ARCHITECTURE.md.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -172,6 +175,55 @@ impl Instance {
             key.updated_at = stamp;
             key.updated_by = "IBMid-OTHER-WRITER".to_owned();
         }
+    }
+
+    /// Replaces every record, setting and the clock with `other`'s (reset, fixture load) but keeps the
+    /// journal, whose sequence numbers are never reused for an instance id.
+    pub fn replace_state(&mut self, other: Instance) {
+        let journal = std::mem::take(&mut self.journal);
+        *self = other;
+        self.journal = journal;
+    }
+
+    /// Moves the instance clock forward (control plane), so that time rules (4-hour destroy rule, one
+    /// rotation per hour, pending destruction periods, `unreachable_until`) see the new instant.
+    pub fn advance_clock(&mut self, seconds: i64) -> Result<Timestamp> {
+        if !(0..=MAX_CLOCK_ADVANCE_SECONDS).contains(&seconds) {
+            return Err(Error::invalid_field(
+                "seconds",
+                format!(
+                    "expected seconds within 0 and {MAX_CLOCK_ADVANCE_SECONDS} (the clock never goes back), found {seconds}"
+                ),
+            ));
+        }
+        self.clock.advance(seconds);
+        self.settle_pending_destructions();
+        Ok(self.clock.now())
+    }
+
+    /// Registers a resource against a key (UKO has no API for it; fixtures and the control plane seed
+    /// them). The key and the keystore must exist; a resource appears once per key.
+    pub fn add_associated_resource(&mut self, resource: AssociatedResource) -> Result<&AssociatedResource> {
+        if resource.id.is_empty() {
+            return Err(Error::invalid_field("id", "expected the URL-encoded CRN of the resource, found ''"));
+        }
+        self.managed_key(&resource.managed_key_id)?;
+        self.keystore(&resource.keystore_id)?;
+        let duplicate = self
+            .associated_resources
+            .iter()
+            .any(|r| r.id == resource.id && r.managed_key_id == resource.managed_key_id);
+        if duplicate {
+            return Err(Error::Conflict {
+                message: format!(
+                    "The resource '{}' is already associated with managed key '{}'",
+                    resource.id, resource.managed_key_id
+                ),
+            });
+        }
+        let index = self.associated_resources.len();
+        self.associated_resources.push(resource);
+        Ok(&self.associated_resources[index])
     }
 
     /// `keys_count` of a vault.

@@ -3,9 +3,16 @@
 //! each copy (§4), and what sync repairs (§6).
 //!
 //! A keystore is contacted through [`Instance::probe_keystore`], once per keystore per API request;
-//! an unreachable keystore keeps its old copy, which is how divergence arises naturally.
+//! an unreachable keystore keeps its old copy, which is how divergence arises naturally. Divergence can
+//! also be set out of band ([`Instance::set_observed_copy`], [`Instance::set_keystore_behaviour`]): fixture
+//! divergences and the control plane both go through them.
 
-use super::model::{CopyState, KeyCopy, Keystore, ManagedKey, Reachability};
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{Error, ResourceKind, Result};
+use super::model::{CopyState, KeyCopy, Keystore, KeystoreSimulation, ManagedKey, Reachability};
 use super::types::*;
 use super::{keystores::pending_destruction_seconds, Instance, Timestamp};
 
@@ -38,6 +45,27 @@ pub enum ExpectedCopy {
     Active,
     Inactive,
     PendingDestruction,
+}
+
+/// What a keystore holds for a key: the "observed state O" of `uko-semantics.md` §3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservedCopy {
+    Absent,
+    Active,
+    Inactive,
+    PendingDestruction,
+    /// Active, but with key material other than the managed key's current version.
+    WrongKey,
+}
+
+/// One keystore's copy of one managed key, as the control plane reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedCopyEntry {
+    pub managed_key_id: String,
+    pub copy: ObservedCopy,
+    pub key_id_in_keystore: Option<String>,
+    pub destruction_at: Option<Timestamp>,
 }
 
 impl Instance {
@@ -212,6 +240,136 @@ impl Instance {
             }
         }
         self.derive_status(key_id, &reachability)
+    }
+
+    /// Sets one keystore's copy of a key out of band (fixture divergences, control plane). The keystore must
+    /// be one the key is distributed to (live or removed). A copy that has to be created gets the key's
+    /// current material and a fresh native id; `wrong_key` gets other material.
+    pub fn set_observed_copy(&mut self, managed_key_id: &str, keystore_id: &str, copy: ObservedCopy) -> Result<()> {
+        let managed_key = self.managed_key(managed_key_id)?;
+        if self.keystore_or_removed(keystore_id).is_none() {
+            return Err(Error::not_found(ResourceKind::Keystore, keystore_id));
+        }
+        let mut linked = managed_key.referenced_keystores.iter().chain(&managed_key.removed_keystores);
+        if !linked.clone().any(|id| id == keystore_id) {
+            return Err(Error::InvalidState {
+                message: format!(
+                    "The managed key '{managed_key_id}' is not distributed to keystore '{keystore_id}': expected one of its referenced_keystores or removed_keystores ({})",
+                    linked.by_ref().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        let material = managed_key.current_material().to_owned();
+        let (label, version) = (managed_key.label.clone(), managed_key.version_number());
+        let now = self.clock.now();
+        let Instance { keystores, removed_keystores, rng, .. } = self;
+        let Some(keystore) = keystores.get_mut(keystore_id).or_else(|| removed_keystores.get_mut(keystore_id)) else {
+            return Err(Error::not_found(ResourceKind::Keystore, keystore_id));
+        };
+        let state = match copy {
+            ObservedCopy::Absent => {
+                keystore.simulation.copies.remove(managed_key_id);
+                return Ok(());
+            }
+            ObservedCopy::Active | ObservedCopy::WrongKey => CopyState::Active,
+            ObservedCopy::Inactive => CopyState::Inactive,
+            ObservedCopy::PendingDestruction => CopyState::PendingDestruction,
+        };
+        if !keystore.simulation.copies.contains_key(managed_key_id) {
+            let key_id_in_keystore = native_key_id(keystore, &label, version, rng);
+            let new_copy = KeyCopy { state, material: material.clone(), key_id_in_keystore, destruction_at: None };
+            keystore.simulation.copies.insert(managed_key_id.to_owned(), new_copy);
+        }
+        let period = pending_destruction_seconds(keystore.keystore_type);
+        let Some(held) = keystore.simulation.copies.get_mut(managed_key_id) else {
+            return Ok(());
+        };
+        held.state = state;
+        held.destruction_at = (state == CopyState::PendingDestruction).then(|| now.plus_seconds(period));
+        if copy == ObservedCopy::WrongKey {
+            // Someone replaced the material out of band: any fingerprint but the current one.
+            held.material = rng.hex(32);
+            if held.material == material {
+                held.material = rng.hex(32);
+            }
+        } else {
+            held.material = material;
+        }
+        Ok(())
+    }
+
+    /// What a keystore (live or removed) holds: one entry per key it has a copy of or the key is
+    /// distributed to (`absent` when it has none), by managed key id. Contacts no keystore.
+    pub fn observed_copies(&self, keystore_id: &str) -> Result<Vec<ObservedCopyEntry>> {
+        let keystore = self
+            .keystore_or_removed(keystore_id)
+            .ok_or_else(|| Error::not_found(ResourceKind::Keystore, keystore_id))?;
+        let copies = &keystore.simulation.copies;
+        let mut key_ids: BTreeSet<&str> = copies.keys().map(String::as_str).collect();
+        key_ids.extend(
+            self.managed_keys
+                .values()
+                .filter(|k| k.referenced_keystores.iter().chain(&k.removed_keystores).any(|id| id == keystore_id))
+                .map(|k| k.id.as_str()),
+        );
+        let entries = key_ids
+            .into_iter()
+            .map(|key_id| {
+                let copy = copies.get(key_id);
+                let observed = match copy.map(|c| c.state) {
+                    None => ObservedCopy::Absent,
+                    Some(CopyState::Active) => {
+                        let other_material = self
+                            .managed_keys
+                            .get(key_id)
+                            .zip(copy)
+                            .is_some_and(|(key, copy)| key.current_material() != copy.material);
+                        if other_material {
+                            ObservedCopy::WrongKey
+                        } else {
+                            ObservedCopy::Active
+                        }
+                    }
+                    Some(CopyState::Inactive) => ObservedCopy::Inactive,
+                    Some(CopyState::PendingDestruction) => ObservedCopy::PendingDestruction,
+                };
+                ObservedCopyEntry {
+                    managed_key_id: key_id.to_owned(),
+                    copy: observed,
+                    key_id_in_keystore: copy.map(|c| c.key_id_in_keystore.clone()),
+                    destruction_at: copy.and_then(|c| c.destruction_at),
+                }
+            })
+            .collect();
+        Ok(entries)
+    }
+
+    /// Changes how a live keystore answers (control plane): its reachability, its configuration error, or
+    /// both; what is not given stays.
+    pub fn set_keystore_behaviour(
+        &mut self,
+        keystore_id: &str,
+        reachability: Option<Reachability>,
+        configuration_error: Option<bool>,
+    ) -> Result<&KeystoreSimulation> {
+        self.keystore(keystore_id)?;
+        if let Some(Reachability::Flapping { probability }) = reachability {
+            if !(0.0..=1.0).contains(&probability) {
+                return Err(Error::invalid_field(
+                    "probability",
+                    format!("expected a probability within 0 and 1, found {probability}"),
+                ));
+            }
+        }
+        let keystore =
+            self.keystores.get_mut(keystore_id).ok_or_else(|| Error::not_found(ResourceKind::Keystore, keystore_id))?;
+        if let Some(reachability) = reachability {
+            keystore.simulation.reachability = reachability;
+        }
+        if let Some(configuration_error) = configuration_error {
+            keystore.simulation.configuration_error = configuration_error;
+        }
+        Ok(&keystore.simulation)
     }
 
     /// Pure derivation from the current copies and the given reachability (no keystore is contacted).

@@ -155,6 +155,16 @@ impl From<domain::Error> for ApiError {
     }
 }
 
+impl From<crate::persistence::SaveError> for ApiError {
+    fn from(error: crate::persistence::SaveError) -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "state_not_saved",
+            format!("The change was made but {error}; it will be lost when uko-mock restarts"),
+        )
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, OriginalUri, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -42,13 +42,23 @@ impl JournalNote {
 pub async fn record_request(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let note = JournalNote::default();
     request.extensions_mut().insert(note.clone());
-    let instance_id =
-        request.extensions().get::<InstanceScope>().map(|s| s.0.clone()).unwrap_or_else(|| DEFAULT_INSTANCE.to_owned());
+    let scope = request.extensions().get::<InstanceScope>().map(|s| s.0.clone());
+    let instance_id = scope.clone().unwrap_or_else(|| DEFAULT_INSTANCE.to_owned());
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    // Inside the router nested at /api/v4 the URI has lost that prefix; the original one (after the
+    // instance rewrite) still has it.
+    let api_path = match request.extensions().get::<OriginalUri>() {
+        Some(original) => original.path().to_owned(),
+        None => request.uri().path().to_owned(),
+    };
     let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
     let operation = route.as_deref().and_then(|r| operation_for(&method, r));
-    let resource_id = route.as_deref().filter(|r| r.contains("{id}")).and_then(|_| path_id(&path));
+    let resource_id = route.as_deref().filter(|r| r.contains("{id}")).and_then(|_| path_id(&api_path));
+    // The path as the client sent it, instance prefix included.
+    let path = match &scope {
+        Some(instance_id) => format!("/instances/{instance_id}{api_path}"),
+        None => api_path,
+    };
     let if_match = request.headers().get(header::IF_MATCH).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let received_ms = u64::try_from(server_started().elapsed().as_millis()).unwrap_or(u64::MAX);
 

@@ -36,6 +36,8 @@ pub struct AppState {
     pub auth: auth::Auth,
     /// Overrides the scheme and host of generated `href`s (e.g. behind a proxy).
     pub public_url: Option<String>,
+    /// Who may use the control plane (`--admin-token`, bind address).
+    pub admin: crate::control::access::AdminAccess,
 }
 
 /// The UKO v4 routes (without the `/api/v4` prefix).
@@ -134,7 +136,9 @@ impl IntoResponse for Reply {
 
 /// Runs one operation against the request's instance under its lock, exactly once: the fault plan is
 /// consulted first (an injected error or dropped connection replaces the operation; a keystore failure
-/// applies during it; a concurrent writer acts after it), then injected latency is slept outside the lock.
+/// applies during it; a concurrent writer acts after it). A mutation that succeeded (or a concurrent
+/// writer's change) is made durable before the answer (`Store::persist`, a no-op without a state file);
+/// then injected latency is slept outside the lock.
 pub async fn run(
     state: &AppState,
     ctx: &Ctx,
@@ -166,6 +170,10 @@ pub async fn run(
     });
     if let Some(note) = &ctx.journal_note {
         note.set_fault(decision.summary(), decision.drop_connection);
+    }
+    let changed = (operation.mutates() && result.is_ok()) || !decision.concurrent_writes.is_empty();
+    if changed {
+        state.store.persist().await?;
     }
     if decision.latency_millis > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(decision.latency_millis)).await;

@@ -26,3 +26,7 @@ mod sync;
 mod templates;
 // The 5 vault operations.
 mod vaults;
+// The control plane under /__mock/v1: instances, fixtures, faults, keystore simulation, clock, journal, admin token.
+mod control;
+// The state file: changes survive a restart of the real binary, and a bad file is refused untouched.
+mod persistence;

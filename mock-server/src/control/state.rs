@@ -1,0 +1,125 @@
+//! Control of an instance's whole state: reset to the served fixture, load or merge a fixture, export,
+//! behaviour settings, and seeding associated resources (which UKO has no API for).
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+
+use super::{body_text, change, invalid_fixture, InstanceSummary, Scope};
+use crate::domain::{AssociatedResource, Settings};
+use crate::fixture::{overlay, Fixture};
+use crate::http::error::TargetType;
+use crate::http::extract::JsonBody;
+use crate::http::{ApiError, AppState};
+
+/// How `POST /fixture` applies its body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LoadMode {
+    /// The instance becomes exactly the fixture.
+    Replace,
+    /// The fixture's records are added to the instance or overwrite those with the same id.
+    Merge,
+}
+
+/// `POST /reset`: the instance back to the served fixture; its journal stays.
+pub(super) async fn reset_instance(
+    State(state): State<AppState>,
+    scope: Scope,
+) -> Result<Json<InstanceSummary>, ApiError> {
+    let fresh = state.store.fresh_instance(&scope.0);
+    change(&state, &scope, |instance| {
+        instance.replace_state(fresh);
+        Ok(Json(InstanceSummary::of(instance)))
+    })
+    .await
+}
+
+/// `POST /fixture?mode=replace|merge`: a bad fixture is a 400 naming its JSON path and changes nothing.
+pub(super) async fn load_fixture(
+    State(state): State<AppState>,
+    scope: Scope,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Json<InstanceSummary>, ApiError> {
+    let mode = load_mode(query.as_deref())?;
+    let text = body_text(&body)?;
+    match mode {
+        LoadMode::Replace => {
+            let loaded = Fixture::load_json(text, &scope.0).map_err(invalid_fixture)?;
+            change(&state, &scope, |instance| {
+                instance.replace_state(loaded);
+                Ok(Json(InstanceSummary::of(instance)))
+            })
+            .await
+        }
+        LoadMode::Merge => {
+            change(&state, &scope, |instance| {
+                let merged = Fixture::merge_json(text, instance).map_err(invalid_fixture)?;
+                instance.replace_state(merged);
+                Ok(Json(InstanceSummary::of(instance)))
+            })
+            .await
+        }
+    }
+}
+
+/// `GET /export`: the instance as a fixture (explicit keystore contents) that loads into an equal instance.
+pub(super) async fn export_instance(State(state): State<AppState>, scope: Scope) -> impl IntoResponse {
+    let text = state.store.with_instance(&scope.0, |instance| Fixture::export(instance).to_json());
+    ([(header::CONTENT_TYPE, "application/json")], text)
+}
+
+pub(super) async fn get_settings(State(state): State<AppState>, scope: Scope) -> Json<Settings> {
+    Json(state.store.with_instance(&scope.0, |instance| instance.settings.clone()))
+}
+
+/// `PATCH /settings`: the fields given change, the others stay; unknown fields are refused.
+pub(super) async fn update_settings(
+    State(state): State<AppState>,
+    scope: Scope,
+    JsonBody(patch): JsonBody<serde_json::Value>,
+) -> Result<Json<Settings>, ApiError> {
+    change(&state, &scope, |instance| {
+        let settings = overlay(&instance.settings, &patch, "").map_err(|error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                format!("The {} field is invalid: {}", error.path, error.reason),
+            )
+            .with_target(TargetType::Field, error.path)
+        })?;
+        instance.settings = settings;
+        Ok(Json(instance.settings.clone()))
+    })
+    .await
+}
+
+/// `POST /associated_resources`: the managed key and the keystore must exist.
+pub(super) async fn create_associated_resource(
+    State(state): State<AppState>,
+    scope: Scope,
+    JsonBody(resource): JsonBody<AssociatedResource>,
+) -> Result<(StatusCode, Json<AssociatedResource>), ApiError> {
+    change(&state, &scope, |instance| {
+        let created = instance.add_associated_resource(resource)?.clone();
+        Ok((StatusCode::CREATED, Json(created)))
+    })
+    .await
+}
+
+fn load_mode(query: Option<&str>) -> Result<LoadMode, ApiError> {
+    let pairs = form_urlencoded::parse(query.unwrap_or("").as_bytes());
+    let mode = pairs.filter(|(name, _)| name == "mode").map(|(_, value)| value.into_owned()).last();
+    match mode.as_deref() {
+        None | Some("replace") => Ok(LoadMode::Replace),
+        Some("merge") => Ok(LoadMode::Merge),
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query_parameter",
+            format!("The mode parameter must be replace or merge, found '{other}'"),
+        )
+        .with_target(TargetType::Parameter, "mode")),
+    }
+}
