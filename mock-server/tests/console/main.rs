@@ -240,6 +240,10 @@ async fn drive(session: &Session, base_url: &str, shots: &std::path::Path) -> Re
 
     // 1. The Managed keys list flags exactly the seed's key as out of sync.
     session.goto(&format!("{base_url}/")).await?;
+    // The browser log channel works (so the final check for page errors means something).
+    session.execute("console.error('uko-console-test-probe');", serde_json::json!([])).await?;
+    let probe = session.severe_console_messages().await?;
+    ensure!(probe.iter().any(|m| m.contains("uko-console-test-probe")), "browser log not readable: {probe:?}");
     let flagged_row = key_row(OUT_OF_SYNC_LABEL);
     session.wait(By::XPath(&format!("{flagged_row}//span[contains(@class,'flag-out-of-sync')]"))).await?;
     let flagged = session.find_all(By::Css(".keys-table .flag-out-of-sync")).await?;

@@ -13,6 +13,7 @@ export async function render(main, ctx) {
   const notices = h('div', { class: 'notices' });
   const entries = [];
   let maxSeen = 0;
+  let nextSeq = 0;
   let lastPoll = null;
   let paused = false;
   let timer = null;
@@ -65,14 +66,15 @@ export async function render(main, ctx) {
       return;
     }
     try {
-      // since = the last seq seen: whether the endpoint counts `since` in or not, nothing is missed, and a
-      // repeated entry is dropped below.
-      const { body: page } = await control('GET', '/journal', { query: { since: maxSeen } });
+      // `since` is the `next_seq` of the previous answer (as the control plane documents it); entries are
+      // also keyed on seq below, so none is ever shown twice.
+      const { body: page } = await control('GET', '/journal', { query: { since: nextSeq } });
       if (ctx.signal.aborted) return;
       clearNotice(notices);
       // Keyed on seq, so an inclusive or exclusive `since` shows every entry exactly once.
       const fresh = (page.entries || []).filter((entry) => entry.seq > maxSeen);
       if (fresh.length) maxSeen = fresh[fresh.length - 1].seq;
+      nextSeq = typeof page.next_seq === 'number' ? page.next_seq : maxSeen + 1;
       entries.push(...fresh);
       if (entries.length > KEEP) entries.splice(0, entries.length - KEEP);
       draw(new Date());

@@ -399,10 +399,21 @@ function faultsPanel(keys, keystores) {
       showError(result, error, { action: 'Adding the fault rule' });
     }
   });
+  const removeAll = h('button', { type: 'button', class: 'button button-ghost' }, 'Remove all rules');
+  removeAll.addEventListener('click', async () => {
+    clearNotice(result);
+    try {
+      await control('DELETE', '/faults');
+      showNotice(result, { kind: 'success', title: 'All fault rules removed.' });
+      await refresh();
+    } catch (error) {
+      showError(result, error, { action: 'Removing the rules' });
+    }
+  });
   refresh();
   return section('Fault rules',
     h('p', { class: 'hint' }, 'Rules match UKO operations and inject errors, latency, dropped connections, keystore failures or a concurrent writer.'),
-    list, h('h3', {}, 'Add a rule'), form, result);
+    list, h('div', { class: 'button-row button-row-end' }, removeAll), h('h3', {}, 'Add a rule'), form, result);
 }
 
 function describeTrigger(trigger) {
