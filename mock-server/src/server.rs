@@ -1,4 +1,4 @@
-//! Assembling and running the server: the full app (UKO surface, IAM endpoint, control plane), `serve`
+//! Assembling and running the server: the full app (UKO surface, IAM endpoint, control plane, web console), `serve`
 //! with graceful shutdown, and [`MockServer`] for Rust tests that want a real server in-process.
 
 use std::future::Future;
@@ -30,6 +30,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v4", api)
         .route("/identity/token", post(auth::iam_token))
         .nest("/__mock/v1", crate::control::control_router(&state))
+        .merge(crate::console::console_router())
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::finish_response))
