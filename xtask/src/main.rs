@@ -6,6 +6,7 @@
 //! xtask depends on no workspace crate: it drives cargo and the built binaries.
 
 mod bench;
+mod tidy;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,11 +19,24 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci(),
         Some("bench") => bench::run(&arguments[1..]),
         Some("baseline-server") => bench::baseline_server(&arguments[1..]),
+        Some("tidy") => {
+            let problems = tidy::problems(&project_root());
+            for problem in &problems {
+                println!("{problem}");
+            }
+            if problems.is_empty() {
+                println!("tidy: no problems");
+                Ok(())
+            } else {
+                bail!("tidy found {} problems", problems.len())
+            }
+        }
         Some("--help") | Some("-h") | None => {
             println!("usage: cargo xtask <command>\n");
             println!("  ci                 cargo fmt --check, clippy -D warnings, tests (as .ci/run does)");
             println!("  bench [--quick]    build release binaries and measure the BENCHMARKS.md figures");
             println!("                     (--quick: a short smoke run that proves the benchmarks still work)");
+            println!("  tidy               module docs, whitespace, test attributes, fixtures, ARCHITECTURE.md names");
             println!("  baseline-server    bare axum server used as the benchmarks' baseline (internal)");
             Ok(())
         }
