@@ -54,7 +54,7 @@ struct RunArgs {
     /// Only judge these properties (repeatable; see list-properties).
     #[arg(long = "property", value_name = "NAME", num_args = 1.., value_parser = parse_property)]
     properties: Vec<Property>,
-    /// Cases running at the same time, each with its own server. Default: 128 per CPU in-process (cases mostly wait on backoff), 8 per CPU for commands.
+    /// Cases running at the same time, each with its own server. Default: 128 per CPU in-process, at most 256 (cases mostly wait on backoff), 8 per CPU for commands.
     #[arg(long)]
     jobs: Option<usize>,
     /// Seconds after which a client counts as hung and is killed.

@@ -123,7 +123,7 @@ impl ReplayReport {
 pub fn default_jobs(client: &ClientUnderTest) -> usize {
     let cpus = std::thread::available_parallelism().map_or(2, usize::from);
     match client {
-        ClientUnderTest::InProcess { .. } => 128 * cpus,
+        ClientUnderTest::InProcess { .. } => (128 * cpus).min(256),
         ClientUnderTest::Command { .. } => 8 * cpus,
     }
 }
