@@ -354,12 +354,7 @@ impl Instance {
 
     /// Sync flags of a key as a list would show them (no keystore contacted).
     pub fn peek_sync_flags(&self, key: &ManagedKey) -> Vec<SyncFlag> {
-        let reachability: Vec<(String, bool)> = key
-            .referenced_keystores
-            .iter()
-            .filter_map(|id| self.keystores.get(id).map(|k| (id.clone(), self.peek_reachable(k))))
-            .collect();
-        self.derive_status(&key.id, &reachability).into_iter().map(|e| e.sync_flag).collect()
+        self.peek_status_in_keystores(&key.id).into_iter().map(|e| e.sync_flag).collect()
     }
 
     /// `key_material_present`: always in the repository; in keystores when any copy exists.
