@@ -131,6 +131,10 @@ pub struct FixtureError {
 impl Fixture {
     /// Parses fixture JSON. Validation is separate: see [`Fixture::validate`].
     pub fn from_json(text: &str) -> Result<Fixture, FixtureError> {
+        // The fast path parses without tracking paths; only a failure is parsed again to name the path.
+        if let Ok(fixture) = serde_json::from_str::<Fixture>(text) {
+            return Ok(fixture);
+        }
         let deserializer = &mut serde_json::Deserializer::from_str(text);
         let fixture: Fixture = serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let path = error.path().to_string();
@@ -174,6 +178,22 @@ impl Fixture {
     /// `seed`; without either the seed is [`DEFAULT_SEED`].
     pub fn into_instance(self, instance_id: &str, seed_override: Option<u64>) -> Result<Instance, FixtureError> {
         self.validate()?;
+        self.into_validated_instance(instance_id, seed_override)
+    }
+
+    /// Parses, validates and builds in one pass; for large files this avoids validating twice.
+    pub fn load_instance(
+        file: impl AsRef<Path>,
+        instance_id: &str,
+        seed_override: Option<u64>,
+    ) -> Result<(Instance, String), FixtureError> {
+        let fixture = Fixture::load(file)?;
+        let description = fixture.description.clone();
+        Ok((fixture.into_validated_instance(instance_id, seed_override)?, description))
+    }
+
+    /// `into_instance` for a fixture that `validate` accepted.
+    fn into_validated_instance(self, instance_id: &str, seed_override: Option<u64>) -> Result<Instance, FixtureError> {
         let seed = seed_override.or(self.seed).unwrap_or(DEFAULT_SEED);
         let clock = Clock { now: self.clock.start, last_stamp: self.clock.last_stamp, mode: self.clock.mode };
         let mut instance = Instance::new(instance_id, self.settings, clock, seed);
@@ -184,6 +204,9 @@ impl Fixture {
         instance.keystores = by_id(self.keystores, |k| &k.id);
         instance.removed_keystores = by_id(self.removed_keystores, |k| &k.id);
         instance.managed_keys = by_id(self.managed_keys, |k| &k.id);
+        for key in instance.managed_keys.values_mut() {
+            key.shrink_to_fit();
+        }
         instance.associated_resources = self.associated_resources;
         if let Some(state) = self.fault_seed {
             instance.faults.rng = Rng::new(state);

@@ -6,12 +6,14 @@
 //! - [`persistence`]: the state file that keeps every instance across restarts (`--state-file`).
 //! - [`http`]: the UKO v4 surface (routes, extractors, wire types, `ApiError`) and IAM auth.
 //! - [`control`]: the mock's control plane under `/__mock/v1`.
+//! - [`console`]: the web console at `/` (static files embedded in the binary).
 //! - [`fixture`]: the scenario file format, shared with uko-conformance.
 //! - [`server`]: assembling the app, `serve`, and [`MockServer`] for in-process tests.
 //! - [`config`]: the command line of the `uko-mock` binary.
 #![warn(clippy::unwrap_used)]
 
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod domain;
 pub mod fixture;

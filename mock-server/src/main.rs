@@ -20,16 +20,17 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    let fixture = match &config.fixture {
-        Some(path) => Fixture::load(path).with_context(|| format!("cannot serve fixture {}", path.display()))?,
-        None => Fixture::default_fixture().context("the built-in default fixture is invalid")?,
+    let (store, description) = match &config.fixture {
+        Some(path) => uko_mock::server::store_from_fixture_file(path, config.seed)
+            .with_context(|| format!("cannot serve fixture {}", path.display()))?,
+        None => {
+            let fixture = Fixture::default_fixture().context("the built-in default fixture is invalid")?;
+            let description = fixture.description.clone();
+            let store = uko_mock::server::store_from_fixture(fixture, config.seed)
+                .context("the built-in default fixture is invalid")?;
+            (store, description)
+        }
     };
-    let description = fixture.description.clone();
-    let store = match &config.fixture {
-        Some(path) => uko_mock::server::store_from_fixture_file(path, fixture, config.seed),
-        None => uko_mock::server::store_from_fixture(fixture, config.seed),
-    }
-    .context("cannot load the fixture")?;
     store.set_journal_capacity(config.journal_size);
     if let Some(path) = &config.state_file {
         uko_mock::persistence::attach(&store, path).context(

@@ -1,4 +1,4 @@
-//! Assembling and running the server: the full app (UKO surface, IAM endpoint, control plane), `serve`
+//! Assembling and running the server: the full app (UKO surface, IAM endpoint, control plane, web console), `serve`
 //! with graceful shutdown, and [`MockServer`] for Rust tests that want a real server in-process.
 
 use std::future::Future;
@@ -36,6 +36,7 @@ pub fn app_with_limits(state: AppState, limits: Limits) -> Router {
         .nest("/api/v4", api)
         .route("/identity/token", post(auth::iam_token))
         .nest("/__mock/v1", crate::control::control_router(&state))
+        .merge(crate::console::console_router())
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(limits, middleware::limit_request))
@@ -163,36 +164,40 @@ pub fn store_from_fixture(fixture: Fixture, seed: Option<u64>) -> Result<Store, 
 /// instances; those are built by reading the file again.
 pub const PROTOTYPE_KEY_LIMIT: usize = 1_000;
 
-/// A store serving a fixture file. Small fixtures work like [`store_from_fixture`]; large ones (a
-/// 20,000-key instance takes tens of MiB) are read again from `path` when a new instance or a reset
-/// needs them, so memory holds only the live instances.
+/// A store serving a fixture file; returns it with the fixture's description. Small fixtures work like
+/// [`store_from_fixture`]; large ones (a 20,000-key instance takes tens of MiB) are read again from
+/// `path` when a new instance or a reset needs them, so memory holds only the live instances.
 pub fn store_from_fixture_file(
     path: &std::path::Path,
-    fixture: Fixture,
     seed: Option<u64>,
-) -> Result<Store, crate::fixture::FixtureError> {
-    if fixture.managed_keys.len() <= PROTOTYPE_KEY_LIMIT {
-        return store_from_fixture(fixture, seed);
+) -> Result<(Store, String), crate::fixture::FixtureError> {
+    let (default, description) = Fixture::load_instance(path, crate::store::DEFAULT_INSTANCE, seed)?;
+    if default.managed_keys.len() <= PROTOTYPE_KEY_LIMIT {
+        let prototype = Arc::new(default);
+        let store = Store::with_default(
+            prototype.as_ref().clone(),
+            Arc::new(move |instance_id: &str| {
+                let mut instance = prototype.as_ref().clone();
+                instance.id = instance_id.to_owned();
+                instance
+            }),
+        );
+        return Ok((store, description));
     }
-    let default = fixture.into_instance(crate::store::DEFAULT_INSTANCE, seed)?;
     let path = path.to_owned();
-    Ok(Store::with_default(
-        default,
-        Arc::new(move |instance_id: &str| {
-            match Fixture::load(&path).and_then(|f| f.into_instance(instance_id, seed)) {
-                Ok(instance) => instance,
-                Err(error) => {
-                    tracing::error!(%error, instance = instance_id, "cannot reload the fixture; the instance starts empty");
-                    crate::domain::Instance::new(
-                        instance_id,
-                        Default::default(),
-                        crate::domain::Clock::new(crate::fixture::default_clock_start(), Default::default()),
-                        seed.unwrap_or(crate::fixture::DEFAULT_SEED),
-                    )
-                }
-            }
-        }),
-    ))
+    let factory = Arc::new(move |instance_id: &str| match Fixture::load_instance(&path, instance_id, seed) {
+        Ok((instance, _)) => instance,
+        Err(error) => {
+            tracing::error!(%error, instance = instance_id, "cannot reload the fixture; the instance starts empty");
+            crate::domain::Instance::new(
+                instance_id,
+                Default::default(),
+                crate::domain::Clock::new(crate::fixture::default_clock_start(), Default::default()),
+                seed.unwrap_or(crate::fixture::DEFAULT_SEED),
+            )
+        }
+    });
+    Ok((Store::with_default(default, factory), description))
 }
 
 /// A real uko-mock server on a loopback port, for tests (like wiremock's `MockServer::start`).

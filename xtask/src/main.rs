@@ -10,6 +10,7 @@
 
 mod bench;
 mod reliability;
+mod tidy;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,11 +26,24 @@ fn main() -> anyhow::Result<()> {
         Some("hostile") => reliability::hostile(&arguments[1..]),
         Some("soak") => reliability::soak(&arguments[1..]),
         Some("schemathesis") => reliability::schemathesis(),
+        Some("tidy") => {
+            let problems = tidy::problems(&project_root());
+            for problem in &problems {
+                println!("{problem}");
+            }
+            if problems.is_empty() {
+                println!("tidy: no problems");
+                Ok(())
+            } else {
+                bail!("tidy found {} problems", problems.len())
+            }
+        }
         Some("--help") | Some("-h") | None => {
             println!("usage: cargo xtask <command>\n");
             println!("  ci                 cargo fmt --check, clippy -D warnings, tests (as .ci/run does)");
             println!("  bench [--quick]    build release binaries and measure the BENCHMARKS.md figures");
             println!("                     (--quick: a short smoke run that proves the benchmarks still work)");
+            println!("  tidy               module docs, whitespace, test attributes, fixtures, ARCHITECTURE.md names");
             println!("  baseline-server    bare axum server used as the benchmarks' baseline (internal)");
             println!("  hostile [--cases N]  hostile-input campaign over real HTTP (default 100000 cases);");
             println!("                     figures in target/hostile/results.json");

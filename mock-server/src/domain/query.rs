@@ -179,30 +179,40 @@ impl Params {
     }
 }
 
-/// Sorts, counts and pages records that passed the filters.
+/// Sorts, counts and pages records that passed the filters. Only the records up to the end of the
+/// requested page are fully sorted: a selection step first finds them (a page of 100 out of 20,000
+/// keys must not pay for sorting all 20,000), and each record's sort values are computed once.
 fn finish<T>(
-    mut matched: Vec<&T>,
+    matched: Vec<&T>,
     sort: &[SortKey],
     value: impl for<'a> Fn(&'a T, &str) -> SortValue<'a>,
     id: impl Fn(&T) -> &str,
     page: Page,
 ) -> Listing {
-    // Each record's sort values are computed once, not once per comparison.
-    let mut keyed: Vec<(Vec<SortValue<'_>>, &T)> =
-        matched.drain(..).map(|record| (sort.iter().map(|key| value(record, &key.field)).collect(), record)).collect();
-    keyed.sort_unstable_by(|(a_values, a), (b_values, b)| {
-        for ((a_value, b_value), key) in a_values.iter().zip(b_values).zip(sort) {
-            let ordering = a_value.cmp(b_value);
+    let total_count = matched.len();
+    let stride = sort.len();
+    let mut values: Vec<SortValue<'_>> = Vec::with_capacity(total_count * stride);
+    for record in &matched {
+        values.extend(sort.iter().map(|key| value(record, &key.field)));
+    }
+    let compare = |a: &usize, b: &usize| {
+        for (index, key) in sort.iter().enumerate() {
+            let ordering = values[a * stride + index].cmp(&values[b * stride + index]);
             let ordering = if key.descending { ordering.reverse() } else { ordering };
             if ordering != Ordering::Equal {
                 return ordering;
             }
         }
-        id(a).cmp(id(b))
-    });
-    matched.extend(keyed.into_iter().map(|(_, record)| record));
-    let total_count = matched.len();
-    let ids = matched.into_iter().skip(page.offset).take(page.limit).map(|r| id(r).to_owned()).collect();
+        id(matched[*a]).cmp(id(matched[*b]))
+    };
+    let mut order: Vec<usize> = (0..total_count).collect();
+    let end = page.offset.saturating_add(page.limit).min(total_count);
+    if end < total_count {
+        order.select_nth_unstable_by(end, compare);
+        order.truncate(end);
+    }
+    order.sort_unstable_by(compare);
+    let ids = order.iter().skip(page.offset).map(|index| id(matched[*index]).to_owned()).collect();
     Listing { total_count, page, ids }
 }
 
@@ -344,12 +354,7 @@ impl Instance {
 
     /// Sync flags of a key as a list would show them (no keystore contacted).
     pub fn peek_sync_flags(&self, key: &ManagedKey) -> Vec<SyncFlag> {
-        let reachability: Vec<(String, bool)> = key
-            .referenced_keystores
-            .iter()
-            .filter_map(|id| self.keystores.get(id).map(|k| (id.clone(), self.peek_reachable(k))))
-            .collect();
-        self.derive_status(&key.id, &reachability).into_iter().map(|e| e.sync_flag).collect()
+        self.peek_status_in_keystores(&key.id).into_iter().map(|e| e.sync_flag).collect()
     }
 
     /// `key_material_present`: always in the repository; in keystores when any copy exists.

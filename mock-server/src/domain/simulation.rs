@@ -214,26 +214,38 @@ impl Instance {
     /// GetKeyDistributionStatusForKeystores (also embedded in every ManagedKey): probes each referenced
     /// keystore once and compares its copy with the key.
     pub fn status_in_keystores(&mut self, key_id: &str) -> Vec<StatusEntry> {
+        let reachability = self.probe_referenced_keystores(key_id);
+        self.derive_status(key_id, &reachability)
+    }
+
+    /// Statuses as a list or a mutation's answer shows them: no keystore is contacted (no call is
+    /// counted); reachability is read as it stands.
+    pub fn peek_status_in_keystores(&self, key_id: &str) -> Vec<StatusEntry> {
+        let Some(key) = self.managed_keys.get(key_id) else {
+            return Vec::new();
+        };
+        let reachability: Vec<(String, bool)> = key
+            .referenced_keystores
+            .iter()
+            .filter_map(|id| self.keystores.get(id).map(|keystore| (id.clone(), self.peek_reachable(keystore))))
+            .collect();
+        self.derive_status(key_id, &reachability)
+    }
+
+    /// Completes due pending destructions, then probes every keystore the key references, once each.
+    fn probe_referenced_keystores(&mut self, key_id: &str) -> Vec<(String, bool)> {
         self.settle_pending_destructions();
         let Some(key) = self.managed_keys.get(key_id) else {
             return Vec::new();
         };
         let referenced = key.referenced_keystores.clone();
-        let reachability: Vec<(String, bool)> =
-            referenced.into_iter().map(|id| (id.clone(), self.probe_keystore(&id))).collect();
-        self.derive_status(key_id, &reachability)
+        referenced.into_iter().map(|id| (id.clone(), self.probe_keystore(&id))).collect()
     }
 
     /// SyncManagedKey's repair step: every reachable keystore that is out of sync is forced to the
     /// expected copy; unreachable and removed keystores are left alone. Returns the resulting statuses.
     pub fn sync_keystores(&mut self, key_id: &str) -> Vec<StatusEntry> {
-        self.settle_pending_destructions();
-        let Some(key) = self.managed_keys.get(key_id) else {
-            return Vec::new();
-        };
-        let referenced = key.referenced_keystores.clone();
-        let reachability: Vec<(String, bool)> =
-            referenced.into_iter().map(|id| (id.clone(), self.probe_keystore(&id))).collect();
+        let reachability = self.probe_referenced_keystores(key_id);
         for entry in self.derive_status(key_id, &reachability) {
             if entry.sync_flag == SyncFlag::OutOfSync && self.keystores.contains_key(&entry.keystore_id) {
                 self.apply_expected_copy(key_id, &entry.keystore_id);

@@ -230,14 +230,7 @@ fn peeked_statuses(
     links: &wire::Links<'_>,
     ctx: &Ctx,
 ) -> Vec<wire::StatusInKeystoreBody> {
-    let Ok(key) = instance.managed_key(id) else { return Vec::new() };
-    let reachability: Vec<(String, bool)> = key
-        .referenced_keystores
-        .iter()
-        .filter_map(|k| instance.keystores.get(k).map(|keystore| (k.clone(), instance.peek_reachable(keystore))))
-        .collect();
-    let entries = instance.derive_status(id, &reachability);
-    wire::status_entries(instance, entries, links, &ctx.trace)
+    wire::status_entries(instance, instance.peek_status_in_keystores(id), links, &ctx.trace)
 }
 
 fn render_peeked(

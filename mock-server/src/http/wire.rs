@@ -122,6 +122,13 @@ pub struct TemplateKeystoreBody<'a> {
     pub keystore_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub naming_scheme: Option<&'a str>,
+    #[serde(flatten)]
+    pub properties: KeystorePropertiesBody<'a>,
+}
+
+/// The type-specific key properties a template's keystore entry carries, copied into each key instance.
+#[derive(Serialize)]
+pub struct KeystorePropertiesBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub google_key_protection_level: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,6 +145,21 @@ pub struct TemplateKeystoreBody<'a> {
     pub cca_key_type: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cca_key_words: Option<&'a [String]>,
+}
+
+impl<'a> KeystorePropertiesBody<'a> {
+    fn of(entry: &'a domain::TemplateKeystore) -> Self {
+        KeystorePropertiesBody {
+            google_key_protection_level: entry.google_key_protection_level.as_deref(),
+            google_key_purpose: entry.google_key_purpose.as_deref(),
+            google_kms_algorithm: entry.google_kms_algorithm.as_deref(),
+            azure_key_protection_level: entry.azure_key_protection_level.as_deref(),
+            azure_key_operations: entry.azure_key_operations.as_deref(),
+            cca_usage_control: entry.cca_usage_control.as_deref(),
+            cca_key_type: entry.cca_key_type.as_deref(),
+            cca_key_words: entry.cca_key_words.as_deref(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -266,22 +288,8 @@ pub struct KeyInstanceBody<'a> {
     #[serde(rename = "type")]
     pub instance_type: &'static str,
     pub keystore: InstanceInKeystore<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub google_key_protection_level: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub google_key_purpose: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub google_kms_algorithm: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub azure_key_protection_level: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub azure_key_operations: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cca_usage_control: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cca_key_type: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cca_key_words: Option<&'a [String]>,
+    #[serde(flatten)]
+    pub properties: KeystorePropertiesBody<'a>,
 }
 
 #[derive(Serialize)]
@@ -455,14 +463,7 @@ fn template_keystore(entry: &domain::TemplateKeystore) -> TemplateKeystoreBody<'
         group: &entry.group,
         keystore_type: entry.keystore_type.as_str(),
         naming_scheme: entry.naming_scheme.as_deref(),
-        google_key_protection_level: entry.google_key_protection_level.as_deref(),
-        google_key_purpose: entry.google_key_purpose.as_deref(),
-        google_kms_algorithm: entry.google_kms_algorithm.as_deref(),
-        azure_key_protection_level: entry.azure_key_protection_level.as_deref(),
-        azure_key_operations: entry.azure_key_operations.as_deref(),
-        cca_usage_control: entry.cca_usage_control.as_deref(),
-        cca_key_type: entry.cca_key_type.as_deref(),
-        cca_key_words: entry.cca_key_words.as_deref(),
+        properties: KeystorePropertiesBody::of(entry),
     }
 }
 
@@ -684,14 +685,7 @@ pub fn managed_key<'a>(
                     group: &i.keystore.group,
                     keystore_type: i.keystore.keystore_type.as_str(),
                 },
-                google_key_protection_level: i.keystore.google_key_protection_level.as_deref(),
-                google_key_purpose: i.keystore.google_key_purpose.as_deref(),
-                google_kms_algorithm: i.keystore.google_kms_algorithm.as_deref(),
-                azure_key_protection_level: i.keystore.azure_key_protection_level.as_deref(),
-                azure_key_operations: i.keystore.azure_key_operations.as_deref(),
-                cca_usage_control: i.keystore.cca_usage_control.as_deref(),
-                cca_key_type: i.keystore.cca_key_type.as_deref(),
-                cca_key_words: i.keystore.cca_key_words.as_deref(),
+                properties: KeystorePropertiesBody::of(&i.keystore),
             })
             .collect(),
         href: links.managed_key(&key.id),

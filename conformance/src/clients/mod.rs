@@ -1,0 +1,300 @@
+//! The client under test: the environment contract every client receives, and the two ways to run one —
+//! an external command (any language, spawned through `sh -c`) or an in-process Rust client.
+//!
+//! Whatever the kind, a run ends in a [`ClientOutcome`]: the exit code is the client's claim (0 = "the
+//! key is in sync in every keystore"), stdout and stderr are kept for the report, and a client still
+//! running at the case timeout is killed and counted as a hang. Judging the claim is `properties`' job.
+
+pub mod mutants;
+pub mod reference;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use tokio::io::AsyncReadExt;
+
+/// Most bytes of stdout and of stderr kept per run.
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// What a client is told about its task, passed to external clients as environment variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientEnv {
+    /// `UKO_URL`: the UKO service URL, `http://127.0.0.1:<port>/api/v4`.
+    pub service_url: String,
+    /// `UKO_IAM_URL`: the IAM URL (the server root); tokens come from `POST <iam>/identity/token`.
+    pub iam_url: String,
+    /// `UKO_APIKEY`: an API key that IAM exchanges for a token.
+    pub api_key: String,
+    /// `UKO_TOKEN`: a bearer token that works as is.
+    pub token: String,
+    /// `UKO_KEY_ID`: the managed key to verify and sync.
+    pub managed_key_id: String,
+    /// `UKO_VAULT_ID`: the vault of that key.
+    pub vault_id: String,
+}
+
+/// How a client run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientExit {
+    /// The client exited with this code (0 claims "in sync").
+    Code(i32),
+    /// Killed by a signal it did not get from us.
+    Signal,
+    /// Still running at the case timeout; killed.
+    Hung,
+    /// The command could not be started at all.
+    NotStarted(String),
+}
+
+/// A finished client run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientOutcome {
+    pub exit: ClientExit,
+    pub stdout: String,
+    pub stderr: String,
+    /// From the start of the client to its exit (or to the kill at the timeout).
+    pub duration: Duration,
+}
+
+/// The in-process result of a Rust client: `Ok(report)` claims the key is in sync everywhere,
+/// `Err(reason)` says it could not sync it.
+pub type InProcessResult = Result<String, String>;
+
+/// A boxed future of an in-process client run.
+pub type ClientFuture<'a> = Pin<Box<dyn Future<Output = InProcessResult> + Send + 'a>>;
+
+/// A Rust client run inside the suite's process, without spawning anything (for speed).
+pub trait InProcessClient: Send + Sync {
+    /// Verifies and syncs `env.managed_key_id` like an external client would with the same environment.
+    fn run<'a>(&'a self, env: &'a ClientEnv) -> ClientFuture<'a>;
+}
+
+/// The client a suite run tests.
+#[derive(Clone)]
+pub enum ClientUnderTest {
+    /// A command line run with `sh -c`.
+    Command {
+        command_line: String,
+        /// Put in front of `PATH`, so `uko-conformance reference-client` finds the running binary.
+        extra_path: Option<PathBuf>,
+    },
+    /// A built-in Rust client (`builtin:<name>`).
+    InProcess { name: String, client: Arc<dyn InProcessClient> },
+}
+
+impl ClientEnv {
+    /// The environment variables of the client contract.
+    pub fn variables(&self) -> [(&'static str, &str); 6] {
+        [
+            ("UKO_URL", &self.service_url),
+            ("UKO_IAM_URL", &self.iam_url),
+            ("UKO_APIKEY", &self.api_key),
+            ("UKO_TOKEN", &self.token),
+            ("UKO_KEY_ID", &self.managed_key_id),
+            ("UKO_VAULT_ID", &self.vault_id),
+        ]
+    }
+
+    /// Reads the contract from the process environment (for `uko-conformance reference-client`).
+    /// `UKO_URL` and `UKO_KEY_ID` are required; a client without credentials sends no Authorization.
+    pub fn from_process_env() -> anyhow::Result<ClientEnv> {
+        let variable = |name: &str| std::env::var(name).unwrap_or_default();
+        let env = ClientEnv {
+            service_url: variable("UKO_URL"),
+            iam_url: variable("UKO_IAM_URL"),
+            api_key: variable("UKO_APIKEY"),
+            token: variable("UKO_TOKEN"),
+            managed_key_id: variable("UKO_KEY_ID"),
+            vault_id: variable("UKO_VAULT_ID"),
+        };
+        if env.service_url.is_empty() || env.managed_key_id.is_empty() {
+            bail!(
+                "expected UKO_URL and UKO_KEY_ID in the environment, found UKO_URL='{}' UKO_KEY_ID='{}'",
+                env.service_url,
+                env.managed_key_id
+            );
+        }
+        Ok(env)
+    }
+}
+
+impl ClientExit {
+    /// True when the client claimed the key is in sync.
+    pub fn claims_in_sync(&self) -> bool {
+        *self == ClientExit::Code(0)
+    }
+}
+
+impl std::fmt::Display for ClientExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientExit::Code(code) => write!(f, "exit {code}"),
+            ClientExit::Signal => f.write_str("killed by a signal"),
+            ClientExit::Hung => f.write_str("hung (killed at the case timeout)"),
+            ClientExit::NotStarted(reason) => write!(f, "could not start: {reason}"),
+        }
+    }
+}
+
+impl ClientUnderTest {
+    /// Parses `--client`: `builtin:<name>` for an in-process client, anything else is a command line.
+    pub fn from_spec(spec: &str) -> anyhow::Result<ClientUnderTest> {
+        if let Some(name) = spec.strip_prefix("builtin:") {
+            let client = builtin(name).with_context(|| {
+                format!(
+                    "expected builtin:reference or builtin:<mutant> ({}), found 'builtin:{name}'",
+                    builtin_names().join(", ")
+                )
+            })?;
+            return Ok(ClientUnderTest::InProcess { name: name.to_owned(), client });
+        }
+        if spec.trim().is_empty() {
+            bail!("expected a client command line or builtin:<name>, found an empty --client");
+        }
+        let extra_path = std::env::current_exe().ok().and_then(|exe| exe.parent().map(PathBuf::from));
+        Ok(ClientUnderTest::Command { command_line: spec.to_owned(), extra_path })
+    }
+
+    /// What `--client` reproduces this client (for replay command lines).
+    pub fn spec(&self) -> String {
+        match self {
+            ClientUnderTest::Command { command_line, .. } => command_line.clone(),
+            ClientUnderTest::InProcess { name, .. } => format!("builtin:{name}"),
+        }
+    }
+
+    /// Runs the client once against `env`, killing it at `timeout`.
+    pub async fn run(&self, env: &ClientEnv, timeout: Duration) -> ClientOutcome {
+        match self {
+            ClientUnderTest::Command { command_line, extra_path } => {
+                run_command(command_line, extra_path.as_ref(), env, timeout).await
+            }
+            ClientUnderTest::InProcess { client, .. } => {
+                let started = Instant::now();
+                match tokio::time::timeout(timeout, client.run(env)).await {
+                    Ok(Ok(report)) => ClientOutcome {
+                        exit: ClientExit::Code(0),
+                        stdout: report,
+                        stderr: String::new(),
+                        duration: started.elapsed(),
+                    },
+                    Ok(Err(reason)) => ClientOutcome {
+                        exit: ClientExit::Code(1),
+                        stdout: String::new(),
+                        stderr: reason,
+                        duration: started.elapsed(),
+                    },
+                    Err(_) => ClientOutcome {
+                        exit: ClientExit::Hung,
+                        stdout: String::new(),
+                        stderr: String::new(),
+                        duration: started.elapsed(),
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// The built-in client with this name: `reference` or a mutant.
+pub fn builtin(name: &str) -> Option<Arc<dyn InProcessClient>> {
+    if name == "reference" {
+        return Some(Arc::new(reference::ReferenceClient::new()));
+    }
+    mutants::Mutant::parse(name).map(|mutant| Arc::new(mutant.client()) as Arc<dyn InProcessClient>)
+}
+
+/// Names accepted after `builtin:`.
+pub fn builtin_names() -> Vec<&'static str> {
+    std::iter::once("reference").chain(mutants::Mutant::ALL.iter().map(|mutant| mutant.name())).collect()
+}
+
+async fn run_command(
+    command_line: &str,
+    extra_path: Option<&PathBuf>,
+    env: &ClientEnv,
+    timeout: Duration,
+) -> ClientOutcome {
+    let started = Instant::now();
+    let mut command = tokio::process::Command::new("sh");
+    command.arg("-c").arg(command_line).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.envs(env.variables());
+    if let Some(directory) = extra_path {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut directories = vec![directory.clone()];
+        directories.extend(std::env::split_paths(&path));
+        if let Ok(joined) = std::env::join_paths(directories) {
+            command.env("PATH", joined);
+        }
+    }
+    // Its own process group, so a hang kills the whole pipeline `sh -c` started, not just the shell.
+    command.process_group(0).kill_on_drop(true);
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(error) => {
+            return ClientOutcome {
+                exit: ClientExit::NotStarted(format!("sh -c '{command_line}': {error}")),
+                stdout: String::new(),
+                stderr: String::new(),
+                duration: started.elapsed(),
+            }
+        }
+    };
+    let stdout_reader = child.stdout.take().map(|pipe| tokio::spawn(read_bounded(pipe)));
+    let stderr_reader = child.stderr.take().map(|pipe| tokio::spawn(read_bounded(pipe)));
+    let exit = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => status.code().map_or(ClientExit::Signal, ClientExit::Code),
+        Ok(Err(error)) => ClientExit::NotStarted(format!("waiting for the client failed: {error}")),
+        Err(_) => {
+            kill_process_group(&mut child).await;
+            ClientExit::Hung
+        }
+    };
+    let duration = started.elapsed();
+    let stdout = join_reader(stdout_reader).await;
+    let stderr = join_reader(stderr_reader).await;
+    ClientOutcome { exit, stdout, stderr, duration }
+}
+
+async fn kill_process_group(child: &mut tokio::process::Child) {
+    if let Some(process_id) = child.id() {
+        // The group id is the shell's pid (process_group(0)); `kill` reaches every process in it.
+        let _ = tokio::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{process_id}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await;
+    }
+    let _ = child.kill().await;
+}
+
+async fn read_bounded(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut kept = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        match pipe.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => {
+                let room = MAX_OUTPUT_BYTES.saturating_sub(kept.len());
+                kept.extend_from_slice(&buffer[..read.min(room)]);
+            }
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+async fn join_reader(reader: Option<tokio::task::JoinHandle<String>>) -> String {
+    match reader {
+        // A grandchild that escaped the kill could hold the pipe open; do not wait for it forever.
+        Some(handle) => {
+            tokio::time::timeout(Duration::from_secs(5), handle).await.ok().and_then(Result::ok).unwrap_or_default()
+        }
+        None => String::new(),
+    }
+}

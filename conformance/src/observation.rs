@@ -1,0 +1,247 @@
+//! What one case left behind, in the form the properties judge: the client's claim, the server's
+//! journal, the final sync state of the key, and what each of the client's status reads showed.
+//!
+//! The journal records requests but not answers. To know what a status read showed (has the client
+//! synced a key it had just seen in sync?), [`replay_journal`] replays the journal's successful
+//! requests against a copy of the instance as it was before the client started, using the domain's own
+//! operations: same fixture, same seed and same request order give the same answers. Replay applies the
+//! fault decisions the journal recorded, so it needs no fault plan of its own. Operations it does not
+//! model mark the replay as diverged from that request on, and the properties then do not rely on it.
+//!
+//! This module contacts no keystore of the real server: final flags are derived with
+//! `peek_reachable`, which counts no call.
+
+use std::collections::{BTreeMap, HashSet};
+
+use uko_mock::domain::faults::Effect;
+use uko_mock::domain::journal::JournalEntry;
+use uko_mock::domain::managed_keys::KeyAction;
+use uko_mock::domain::operation::Operation;
+use uko_mock::domain::{Instance, SyncFlag};
+
+use crate::clients::ClientOutcome;
+use crate::scenario::ExpectedOutcome;
+
+/// Everything the properties look at after one case.
+#[derive(Clone, Debug)]
+pub struct Observation {
+    pub managed_key_id: String,
+    pub expected: ExpectedOutcome,
+    pub outcome: ClientOutcome,
+    /// Every UKO request of the run, oldest first.
+    pub journal: Vec<JournalEntry>,
+    /// The key's status in keystores after the run, derived without contacting keystores.
+    pub final_statuses: Vec<FinalStatus>,
+    /// What the client's successful reads of the key showed, by journal sequence number.
+    pub replay: Replay,
+    /// `Retry-After` seconds of each 429 fault rule, by rule id.
+    pub retry_after_seconds: BTreeMap<String, u64>,
+}
+
+/// One keystore's entry for the key at the end of the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinalStatus {
+    pub keystore_name: String,
+    pub status: String,
+    pub flag: SyncFlag,
+    pub detail: String,
+    /// Keystores removed from UKO by the user do not count for "in sync".
+    pub removed: bool,
+}
+
+/// The journal replayed against the instance as it was before the run.
+#[derive(Clone, Debug, Default)]
+pub struct Replay {
+    /// For each successful GetManagedKey or GetKeyDistributionStatusForKeystores of the target key: whether
+    /// every non-removed keystore showed `ok`.
+    pub reads_all_ok: BTreeMap<u64, bool>,
+    /// The first request the replay could not follow, and why; later reads are not known.
+    pub diverged: Option<(u64, String)>,
+    /// The key's final statuses in the replayed instance; equal to the server's when the replay kept up.
+    pub final_statuses: Vec<FinalStatus>,
+}
+
+impl Observation {
+    /// Every non-removed keystore shows `ok`.
+    pub fn final_in_sync(&self) -> bool {
+        self.final_statuses.iter().filter(|entry| !entry.removed).all(|entry| entry.flag == SyncFlag::Ok)
+    }
+
+    /// The final entries that are not `ok`, in words.
+    pub fn final_problems(&self) -> Vec<String> {
+        self.final_statuses
+            .iter()
+            .filter(|entry| !entry.removed && entry.flag != SyncFlag::Ok)
+            .map(|entry| format!("'{}' {} {} ({})", entry.keystore_name, entry.status, entry.flag, entry.detail))
+            .collect()
+    }
+
+    /// The journal entry with this sequence number.
+    pub fn entry(&self, seq: u64) -> Option<&JournalEntry> {
+        self.journal.iter().find(|entry| entry.seq == seq)
+    }
+}
+
+/// The key's final statuses in `instance`, derived from the copies and each keystore's current
+/// reachability without counting a call.
+pub fn final_statuses(instance: &Instance, key_id: &str) -> Vec<FinalStatus> {
+    let Some(key) = instance.managed_keys.get(key_id) else {
+        return Vec::new();
+    };
+    let reachability: Vec<(String, bool)> = key
+        .referenced_keystores
+        .iter()
+        .filter_map(|id| instance.keystores.get(id).map(|keystore| (id.clone(), instance.peek_reachable(keystore))))
+        .collect();
+    instance
+        .derive_status(key_id, &reachability)
+        .into_iter()
+        .map(|entry| FinalStatus {
+            keystore_name: instance
+                .keystore_or_removed(&entry.keystore_id)
+                .map_or_else(|| entry.keystore_id.clone(), |keystore| keystore.name.clone()),
+            status: entry.status.to_string(),
+            flag: entry.sync_flag,
+            detail: entry.detail.to_string(),
+            removed: key.removed_keystores.contains(&entry.keystore_id),
+        })
+        .collect()
+}
+
+/// `Retry-After` of every 429 rule of the instance's fault plan.
+pub fn retry_after_by_rule(instance: &Instance) -> BTreeMap<String, u64> {
+    instance
+        .faults
+        .rules
+        .iter()
+        .filter_map(|rule| match rule.effect {
+            Effect::HttpError { status: 429, retry_after_seconds, .. } => {
+                Some((rule.id.clone(), retry_after_seconds.unwrap_or(0)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Replays the journal's successful requests against `initial` (the instance before the run) and records
+/// what each read of `key_id` showed.
+pub fn replay_journal(initial: &Instance, journal: &[JournalEntry], key_id: &str) -> Replay {
+    let mut shadow = initial.clone();
+    let writer_rules: HashSet<String> = initial
+        .faults
+        .rules
+        .iter()
+        .filter(|rule| matches!(rule.effect, Effect::ConcurrentWriter { .. }))
+        .map(|rule| rule.id.clone())
+        .collect();
+    let writer_targets: BTreeMap<String, String> = initial
+        .faults
+        .rules
+        .iter()
+        .filter_map(|rule| match &rule.effect {
+            Effect::ConcurrentWriter { managed_key_id } => Some((rule.id.clone(), managed_key_id.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut replay = Replay::default();
+    for entry in journal {
+        // Only successful requests changed anything: errors are decided before any keystore is contacted.
+        if !(200..300).contains(&entry.status) {
+            continue;
+        }
+        let operation = entry.operation.as_deref().and_then(Operation::parse);
+        let resource = entry.resource_id.clone().unwrap_or_default();
+        let if_match = entry.if_match.as_deref();
+        let step = match operation {
+            Some(Operation::GetManagedKey) => {
+                let current = shadow.managed_keys.get(&resource).map(|key| key.updated_at.etag());
+                if current.is_some() && current != entry.etag {
+                    Err(format!(
+                        "the server sent ETag {:?} where the replay has {:?}",
+                        entry.etag.as_deref().unwrap_or(""),
+                        current.unwrap_or_default()
+                    ))
+                } else {
+                    let entries = shadow.status_in_keystores(&resource);
+                    if resource == key_id {
+                        replay.reads_all_ok.insert(entry.seq, all_ok(&shadow, key_id, &entries));
+                    }
+                    Ok(())
+                }
+            }
+            Some(Operation::GetKeyDistributionStatusForKeystores) => {
+                let entries = shadow.status_in_keystores(&resource);
+                if resource == key_id {
+                    replay.reads_all_ok.insert(entry.seq, all_ok(&shadow, key_id, &entries));
+                }
+                Ok(())
+            }
+            Some(Operation::SyncManagedKey) => {
+                shadow.sync_managed_key(&resource, if_match).map(drop).map_err(|error| error.to_string())
+            }
+            Some(Operation::GetKeystoreStatus) => {
+                shadow.keystore_status(&resource).map(drop).map_err(|error| error.to_string())
+            }
+            Some(Operation::ActivateManagedKey) => key_action(&mut shadow, &resource, if_match, KeyAction::Activate),
+            Some(Operation::DeactivateManagedKey) => {
+                key_action(&mut shadow, &resource, if_match, KeyAction::Deactivate)
+            }
+            Some(Operation::DestroyManagedKey) => key_action(&mut shadow, &resource, if_match, KeyAction::Destroy),
+            Some(Operation::RotateManagedKey) => {
+                shadow.rotate_managed_key(&resource, if_match).map(drop).map_err(|error| error.to_string())
+            }
+            Some(other) if other.mutates() => Err(format!("the replay does not model {other}")),
+            // Other reads contact no keystore (lists peek) and change nothing.
+            Some(_) | None => Ok(()),
+        };
+        if let Err(reason) = step {
+            replay.diverged = Some((entry.seq, reason));
+            return replay;
+        }
+        for rule_id in fired_rules(entry) {
+            if writer_rules.contains(rule_id) {
+                if let Some(target) = writer_targets.get(rule_id) {
+                    shadow.touch_managed_key_as_other_writer(target);
+                }
+            }
+        }
+    }
+    replay.final_statuses = final_statuses(&shadow, key_id);
+    replay
+}
+
+/// Fills in a journal entry's `resource_id` from its path when the journal left it out.
+///
+/// uko-mock's journal middleware runs inside the router nested under `/api/v4`, where it sees the path
+/// without that prefix, and its id extraction expects the prefix; so entries carry no `resource_id` and a
+/// path like `/managed_keys/{id}/…`. Deriving the id here keeps the properties right with both forms.
+pub fn complete_entry(entry: &mut JournalEntry) {
+    if entry.resource_id.is_some() {
+        return;
+    }
+    let mut path = entry.path.as_str();
+    if let Some(rest) = path.strip_prefix("/instances/") {
+        path = rest.find('/').map_or("", |slash| &rest[slash..]);
+    }
+    let path = path.strip_prefix("/api/v4").unwrap_or(path);
+    let mut segments = path.trim_start_matches('/').split('/');
+    let collection = segments.next().unwrap_or("");
+    let known = ["managed_keys", "templates", "keystores", "vaults"].contains(&collection);
+    if let Some(id) = segments.next().filter(|id| known && !id.is_empty()) {
+        entry.resource_id = Some(id.to_owned());
+    }
+}
+
+/// Ids of the fault rules that fired on a request.
+pub fn fired_rules(entry: &JournalEntry) -> impl Iterator<Item = &str> {
+    entry.fault.as_deref().unwrap_or("").split(',').map(str::trim).filter(|id| !id.is_empty())
+}
+
+fn key_action(shadow: &mut Instance, key_id: &str, if_match: Option<&str>, action: KeyAction) -> Result<(), String> {
+    shadow.change_key_state(key_id, if_match, action).map(drop).map_err(|error| error.to_string())
+}
+
+fn all_ok(shadow: &Instance, key_id: &str, entries: &[uko_mock::domain::simulation::StatusEntry]) -> bool {
+    let removed: &[String] = shadow.managed_keys.get(key_id).map_or(&[], |key| key.removed_keystores.as_slice());
+    entries.iter().filter(|entry| !removed.contains(&entry.keystore_id)).all(|entry| entry.sync_flag == SyncFlag::Ok)
+}

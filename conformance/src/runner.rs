@@ -1,0 +1,403 @@
+//! Running the suite: one fresh uko-mock server per case, cases in parallel, and shrinking of failures.
+//!
+//! Cases come from proptest's `TestRunner` driven by a seed, so a run is reproducible from
+//! `(seed, case index)` alone. Generated scenarios are plain values; they run concurrently (up to
+//! `jobs`), each against its own server on a loopback port. A case that breaks a property is shrunk
+//! afterwards, sequentially: its value tree is rebuilt from the seed and simplified with
+//! `simplify`/`complicate`, re-running the client on each candidate, until no simpler scenario breaks
+//! the same property. The minimal one is written as a counterexample file.
+//!
+//! This module owns process-level concerns (servers, timeouts, parallelism, progress); what counts as a
+//! violation is `properties`' job, and the file format is `counterexample`'s.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde::Serialize;
+use uko_mock::http::auth::{Auth, AuthMode};
+use uko_mock::store::DEFAULT_INSTANCE;
+use uko_mock::MockServer;
+
+use crate::clients::{ClientEnv, ClientUnderTest};
+use crate::counterexample::{shell_quote, ConformanceSection, CounterexampleFile, FoundWith};
+use crate::observation::{complete_entry, final_statuses, replay_journal, retry_after_by_rule, Observation};
+use crate::properties::{check, describe_journal, judge, Budget, Property, Verdict, Violation};
+use crate::scenario::{arb_scenario, CaseSetup, Scenario};
+
+/// The API key the suite's IAM endpoint accepts (`UKO_APIKEY`).
+pub const API_KEY: &str = "uko-conformance-apikey";
+/// The static bearer token the suite's servers accept (`UKO_TOKEN`).
+pub const STATIC_TOKEN: &str = "uko-conformance-token";
+
+/// How a suite run goes.
+#[derive(Clone, Debug)]
+pub struct SuiteConfig {
+    pub cases: u32,
+    pub seed: u64,
+    /// The properties judged; the others are ignored.
+    pub properties: Vec<Property>,
+    /// Cases running at the same time.
+    pub jobs: usize,
+    /// A client still running after this is killed and counted as a hang.
+    pub timeout: Duration,
+    pub budget: Budget,
+    /// Where counterexample files go.
+    pub out_dir: PathBuf,
+    /// Most client runs spent shrinking one counterexample.
+    pub max_shrink_runs: u32,
+    /// Whether to show progress on stderr.
+    pub progress: bool,
+}
+
+/// The result of a suite run.
+#[derive(Clone, Debug, Serialize)]
+pub struct SuiteReport {
+    pub client: String,
+    pub seed: u64,
+    pub cases: u32,
+    pub duration_ms: u64,
+    pub properties: Vec<PropertyReport>,
+}
+
+/// One property over the whole run.
+#[derive(Clone, Debug, Serialize)]
+pub struct PropertyReport {
+    pub property: Property,
+    pub rule: &'static str,
+    /// Cases judged.
+    pub cases: u32,
+    /// Cases that gave the property something to judge.
+    pub exercised: u32,
+    /// Cases that broke it.
+    pub failed: u32,
+    pub counterexample: Option<Counterexample>,
+}
+
+/// The minimal failing case of a property.
+#[derive(Clone, Debug, Serialize)]
+pub struct Counterexample {
+    pub file: PathBuf,
+    /// The one-line command that replays it.
+    pub replay: String,
+    /// Index of the generated case that failed first.
+    pub case: u32,
+    /// Client runs spent shrinking.
+    pub shrink_runs: u32,
+    pub summary: String,
+    pub violation: Violation,
+    /// Every request of the minimal case.
+    pub journal: Vec<String>,
+}
+
+/// The result of replaying one counterexample file.
+#[derive(Clone, Debug)]
+pub struct ReplayReport {
+    /// The property the file says was broken.
+    pub recorded_property: Property,
+    pub verdicts: Vec<Verdict>,
+    pub journal: Vec<String>,
+    pub observation: Observation,
+}
+
+impl SuiteReport {
+    /// True when no judged property was broken.
+    pub fn passed(&self) -> bool {
+        self.properties.iter().all(|report| report.failed == 0)
+    }
+}
+
+impl ReplayReport {
+    /// Whether the recorded property broke again.
+    pub fn reproduced(&self) -> bool {
+        self.verdicts.iter().any(|verdict| verdict.property == self.recorded_property && !verdict.passed())
+    }
+}
+
+/// Default number of concurrent cases: in-process clients mostly wait (backoff, `Retry-After`), so many
+/// run at once; external commands cost a process each.
+pub fn default_jobs(client: &ClientUnderTest) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+    match client {
+        ClientUnderTest::InProcess { .. } => (128 * cpus).min(256),
+        ClientUnderTest::Command { .. } => 8 * cpus,
+    }
+}
+
+/// Runs one case: a fresh server with the case's fixture, the client, then the observation.
+pub async fn run_case(setup: &CaseSetup, client: &ClientUnderTest, timeout: Duration) -> anyhow::Result<Observation> {
+    let auth = Auth::new(AuthMode::Iam, vec![API_KEY.to_owned()], vec![STATIC_TOKEN.to_owned()], 3600);
+    let server = MockServer::builder()
+        .fixture(setup.fixture.clone())
+        .auth(auth)
+        .start()
+        .await
+        .context("starting a uko-mock server for the case")?;
+    let initial = server.store().with_instance(DEFAULT_INSTANCE, |instance| instance.clone());
+    let env = ClientEnv {
+        service_url: server.api_url(),
+        iam_url: server.base_url(),
+        api_key: API_KEY.to_owned(),
+        token: STATIC_TOKEN.to_owned(),
+        managed_key_id: setup.managed_key_id.clone(),
+        vault_id: setup.vault_id.clone(),
+    };
+    let outcome = client.run(&env, timeout).await;
+    let key_id = setup.managed_key_id.as_str();
+    let (mut journal, final_statuses) = server
+        .store()
+        .with_instance(DEFAULT_INSTANCE, |instance| (instance.journal.since(0), final_statuses(instance, key_id)));
+    journal.iter_mut().for_each(complete_entry);
+    drop(server);
+    tracing::debug!(
+        exit = %outcome.exit,
+        requests = journal.len(),
+        millis = outcome.duration.as_millis(),
+        fixture = %setup.fixture.description,
+        "case finished"
+    );
+    let replay = replay_journal(&initial, &journal, key_id);
+    Ok(Observation {
+        managed_key_id: setup.managed_key_id.clone(),
+        expected: setup.expected,
+        outcome,
+        journal,
+        final_statuses,
+        replay,
+        retry_after_seconds: retry_after_by_rule(&initial),
+    })
+}
+
+/// The scenarios of a run, in case order.
+pub fn generate_scenarios(seed: u64, cases: u32) -> anyhow::Result<Vec<Scenario>> {
+    let strategy = arb_scenario().boxed();
+    let mut runner = test_runner(seed);
+    (0..cases)
+        .map(|_| strategy.new_tree(&mut runner).map(|tree| tree.current()).map_err(|reason| anyhow!("{reason}")))
+        .collect()
+}
+
+/// Runs `config.cases` generated cases against `client`, judges them, and shrinks the first failure of
+/// each property into a counterexample file.
+pub async fn run_suite(client: &ClientUnderTest, config: &SuiteConfig) -> anyhow::Result<SuiteReport> {
+    let started = Instant::now();
+    let scenarios = generate_scenarios(config.seed, config.cases)?;
+    let mut reports: Vec<PropertyReport> = config
+        .properties
+        .iter()
+        .map(|property| PropertyReport {
+            property: *property,
+            rule: property.rule(),
+            cases: 0,
+            exercised: 0,
+            failed: 0,
+            counterexample: None,
+        })
+        .collect();
+    // The first failing case of each property, with its violation.
+    let mut first_failures: Vec<Option<(u32, Violation)>> = vec![None; reports.len()];
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(config.jobs.max(1)));
+    let mut running = tokio::task::JoinSet::new();
+    for (index, scenario) in scenarios.iter().enumerate() {
+        let setup =
+            scenario.case_setup().with_context(|| format!("case {index}: the scenario makes no valid fixture"))?;
+        let semaphore = Arc::clone(&semaphore);
+        let client = client.clone();
+        let timeout = config.timeout;
+        running.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            (index, run_case(&setup, &client, timeout).await)
+        });
+    }
+    let mut progress = Progress::new(config.progress, config.cases);
+    while let Some(joined) = running.join_next().await {
+        let (index, observation) = joined.context("a case task panicked")?;
+        let observation = observation.with_context(|| format!("case {index}"))?;
+        let verdicts = judge(&observation, &config.properties, &config.budget);
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        for ((report, verdict), first) in reports.iter_mut().zip(&verdicts).zip(first_failures.iter_mut()) {
+            report.cases += 1;
+            report.exercised += u32::from(verdict.exercised);
+            if let Some(violation) = &verdict.violation {
+                report.failed += 1;
+                if first.as_ref().is_none_or(|(first_index, _)| index < *first_index) {
+                    *first = Some((index, violation.clone()));
+                }
+            }
+        }
+        progress.case_done(verdicts.iter().any(|verdict| !verdict.passed()));
+    }
+    progress.finish();
+    for (report, first) in reports.iter_mut().zip(first_failures) {
+        let Some((index, violation)) = first else {
+            continue;
+        };
+        if config.progress {
+            eprintln!("shrinking the counterexample of {} (case {index})…", report.property);
+        }
+        let counterexample = shrink(client, config, report.property, index, violation).await?;
+        report.counterexample = Some(counterexample);
+    }
+    Ok(SuiteReport {
+        client: client.spec(),
+        seed: config.seed,
+        cases: config.cases,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        properties: reports,
+    })
+}
+
+/// Replays a counterexample file with `client` and judges every property.
+pub async fn replay_file(
+    file: &Path,
+    client: &ClientUnderTest,
+    timeout: Duration,
+    budget: &Budget,
+) -> anyhow::Result<ReplayReport> {
+    let counterexample = CounterexampleFile::read(file)?;
+    let setup = counterexample.case_setup();
+    let observation = run_case(&setup, client, timeout).await?;
+    let verdicts = judge(&observation, &Property::ALL, budget);
+    Ok(ReplayReport {
+        recorded_property: counterexample.conformance.property,
+        verdicts,
+        journal: describe_journal(&observation.journal),
+        observation,
+    })
+}
+
+/// The `uko-conformance replay` command line for a file and client.
+pub fn replay_command(file: &Path, client: &ClientUnderTest) -> String {
+    format!(
+        "uko-conformance replay {} --client {}",
+        shell_quote(&file.display().to_string()),
+        shell_quote(&client.spec())
+    )
+}
+
+/// Shrinks case `index` for `property` and writes the minimal failing scenario.
+async fn shrink(
+    client: &ClientUnderTest,
+    config: &SuiteConfig,
+    property: Property,
+    index: u32,
+    violation: Violation,
+) -> anyhow::Result<Counterexample> {
+    let mut tree = value_tree(config.seed, index)?;
+    let mut minimal = tree.current();
+    // The first failure's observation is not kept, so the failing case runs once more: this also makes
+    // sure the counterexample file holds a journal from the exact minimal scenario.
+    let mut minimal_observation = run_case(&minimal.case_setup()?, client, config.timeout).await?;
+    let mut minimal_violation = check(property, &minimal_observation, &config.budget).violation.unwrap_or(violation);
+    let mut runs = 1;
+    let mut more = tree.simplify();
+    while more && runs < config.max_shrink_runs {
+        let candidate = tree.current();
+        let observation = run_case(&candidate.case_setup()?, client, config.timeout).await?;
+        runs += 1;
+        let violation = check(property, &observation, &config.budget).violation;
+        tracing::debug!(%property, runs, still_failing = violation.is_some(), "shrink step");
+        more = match violation {
+            Some(violation) => {
+                minimal = candidate;
+                minimal_observation = observation;
+                minimal_violation = violation;
+                tree.simplify()
+            }
+            None => tree.complicate(),
+        };
+    }
+    std::fs::create_dir_all(&config.out_dir)
+        .with_context(|| format!("creating the counterexample directory {}", config.out_dir.display()))?;
+    let file = config.out_dir.join(format!("{}-seed{}.json", property.name(), config.seed));
+    let replay = replay_command(&file, client);
+    let journal = describe_journal(&minimal_observation.journal);
+    let setup = minimal.case_setup()?;
+    let counterexample_file = CounterexampleFile {
+        fixture: setup.fixture,
+        conformance: ConformanceSection {
+            property,
+            rule: property.rule().to_owned(),
+            violation: minimal_violation.message.clone(),
+            managed_key_id: setup.managed_key_id,
+            vault_id: setup.vault_id,
+            expected_outcome: setup.expected,
+            client: client.spec(),
+            replay: replay.clone(),
+            found_with: Some(FoundWith { seed: config.seed, case: index, shrink_runs: runs }),
+            scenario: Some(minimal.clone()),
+            evidence: minimal_violation.evidence.clone(),
+            journal: journal.clone(),
+        },
+    };
+    counterexample_file.write(&file)?;
+    Ok(Counterexample {
+        file,
+        replay,
+        case: index,
+        shrink_runs: runs,
+        summary: minimal.summary(),
+        violation: minimal_violation,
+        journal,
+    })
+}
+
+/// The value tree of case `index` of the run with `seed` (rebuilt by generating the cases before it).
+fn value_tree(seed: u64, index: u32) -> anyhow::Result<Box<dyn ValueTree<Value = Scenario>>> {
+    let strategy = arb_scenario().boxed();
+    let mut runner = test_runner(seed);
+    let mut tree = strategy.new_tree(&mut runner).map_err(|reason| anyhow!("{reason}"))?;
+    for _ in 0..index {
+        tree = strategy.new_tree(&mut runner).map_err(|reason| anyhow!("{reason}"))?;
+    }
+    Ok(tree)
+}
+
+fn test_runner(seed: u64) -> TestRunner {
+    let mut seed_bytes = [0u8; 32];
+    for (chunk, value) in seed_bytes.chunks_mut(8).zip([seed, !seed, seed.rotate_left(17), seed ^ 0x756b_6f2d]) {
+        chunk.copy_from_slice(&value.to_le_bytes());
+    }
+    let config = Config { failure_persistence: None, ..Config::default() };
+    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes))
+}
+
+/// Cases done and failed, on stderr: one updating line on a terminal, a line per tenth otherwise.
+struct Progress {
+    enabled: bool,
+    terminal: bool,
+    total: u32,
+    done: u32,
+    failed: u32,
+}
+
+impl Progress {
+    fn new(enabled: bool, total: u32) -> Progress {
+        Progress { enabled, terminal: std::io::stderr().is_terminal(), total, done: 0, failed: 0 }
+    }
+
+    fn case_done(&mut self, failed: bool) {
+        self.done += 1;
+        self.failed += u32::from(failed);
+        if !self.enabled {
+            return;
+        }
+        let step = (self.total / 10).max(1);
+        if self.terminal {
+            eprint!("\rcases {}/{}  failed {}", self.done, self.total, self.failed);
+            let _ = std::io::stderr().flush();
+        } else if self.done % step == 0 || self.done == self.total {
+            eprintln!("cases {}/{}  failed {}", self.done, self.total, self.failed);
+        }
+    }
+
+    fn finish(&self) {
+        if self.enabled && self.terminal {
+            eprintln!();
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The `uko-conformance` binary: subcommands, reports written for CI, and exit codes.
+
+use std::process::{Command, Output};
+
+use crate::helpers::{binary, TempDir};
+
+#[test]
+fn list_properties_names_every_property_with_its_rule() {
+    let output = run(&["list-properties"]);
+
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for name in [
+        "converges",
+        "honest-exit",
+        "conditional-writes",
+        "fresh-etag-after-412",
+        "verify-before-sync",
+        "bounded-retries",
+        "no-collateral",
+    ] {
+        assert!(text.lines().any(|line| line.starts_with(name)), "{name} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn list_clients_names_the_reference_and_every_mutant() {
+    let output = run(&["list-clients"]);
+
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("builtin:reference"), "{text}");
+    for mutant in uko_conformance::clients::mutants::Mutant::ALL {
+        assert!(text.contains(&format!("builtin:{}", mutant.name())), "{text}");
+    }
+}
+
+#[test]
+fn run_passing_client_writes_junit_and_json_and_exits_0() {
+    let directory = TempDir::new("cli-pass");
+    let (junit, json) = (directory.path().join("report.xml"), directory.path().join("report.json"));
+
+    let output = run(&[
+        "run",
+        "--client",
+        "builtin:reference",
+        "--cases",
+        "12",
+        "--seed",
+        "5",
+        "--quiet",
+        "--junit",
+        &junit.display().to_string(),
+        "--json",
+        &json.display().to_string(),
+        "--out",
+        &directory.path().join("out").display().to_string(),
+    ]);
+
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("all properties hold"));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testsuite name=\"uko-conformance\" tests=\"7\" failures=\"0\""), "{xml}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["seed"], 5);
+    assert_eq!(report["properties"].as_array().unwrap().len(), 7);
+}
+
+#[test]
+fn run_failing_client_exits_1_and_its_counterexample_replays() {
+    let directory = TempDir::new("cli-fail");
+    let junit = directory.path().join("report.xml");
+    let out = directory.path().join("out");
+
+    let output = run(&[
+        "run",
+        "--client",
+        "builtin:deactivate-reactivate",
+        "--cases",
+        "16",
+        "--seed",
+        "5",
+        "--quiet",
+        "--property",
+        "no-collateral",
+        "--junit",
+        &junit.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("FAIL  no-collateral"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<failure message="), "{xml}");
+    let file = out.join("no-collateral-seed5.json");
+    assert!(file.exists(), "{stdout}");
+    let replay_line = stdout.lines().find(|line| line.trim_start().starts_with("replay: ")).unwrap();
+    assert!(replay_line.contains("--client builtin:deactivate-reactivate"), "{replay_line}");
+
+    let replayed = run(&["replay", &file.display().to_string(), "--client", "builtin:deactivate-reactivate"]);
+    assert_eq!(replayed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&replayed.stdout).contains("reproduced: no-collateral is broken again"));
+
+    let reference = run(&["replay", &file.display().to_string(), "--client", "builtin:reference"]);
+    assert_eq!(reference.status.code(), Some(0), "{}", String::from_utf8_lossy(&reference.stdout));
+}
+
+#[test]
+fn reference_client_without_environment_is_a_usage_error() {
+    let output =
+        Command::new(binary()).arg("reference-client").env_remove("UKO_URL").env_remove("UKO_KEY_ID").output().unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expected UKO_URL and UKO_KEY_ID"));
+}
+
+#[test]
+fn unknown_builtin_and_property_are_refused() {
+    let unknown_client = run(&["run", "--client", "builtin:nope", "--cases", "1"]);
+    assert_eq!(unknown_client.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown_client.stderr).contains("builtin:reference"));
+
+    let unknown_property = run(&["run", "--client", "builtin:reference", "--property", "fast"]);
+    assert_eq!(unknown_property.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown_property.stderr).contains("expected one of converges"));
+}
+
+fn run(arguments: &[&str]) -> Output {
+    Command::new(binary())
+        .args(arguments)
+        .env_remove("PROPTEST_CASES")
+        .env_remove("PROPTEST_RNG_SEED")
+        .output()
+        .unwrap()
+}
