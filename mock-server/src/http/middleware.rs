@@ -112,7 +112,7 @@ pub async fn limit_request(State(limits): State<Limits>, request: Request, next:
             let mut response = ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
-                format!("The request body was not received within {} seconds", limits.body_read_timeout.as_secs()),
+                format!("The request body was not received within {:?}", limits.body_read_timeout),
             )
             .into_response();
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -1,9 +1,10 @@
 //! Crash safety of `--state-file`: the real binary is killed with SIGKILL at a random moment while eight
 //! clients create and update vaults, then restarted on the same file, again and again.
 //!
-//! After every kill: the server starts (the file is never corrupt); every acknowledged create and update is
-//! there, ETag included; every vault the clients made holds exactly the fields of one request they sent
-//! (nothing half-applied), and a change that was never acknowledged is either fully there or absent.
+//! The kill comes 0–600 ms after the first acknowledged write of the round. After every kill: the server
+//! starts (the file is never corrupt); every acknowledged create and update is there, ETag included; every
+//! vault the clients made holds exactly the fields of one request they sent (nothing half-applied), and a
+//! change that was never acknowledged is either fully there or absent.
 //!
 //! `CRASH_KILLS` sets the number of kills (default 3).
 
@@ -52,9 +53,16 @@ async fn acknowledged_writes_survive_sigkill_at_random_moments_and_nothing_is_ha
             })
             .collect();
 
-        // Act: SIGKILL at a random moment of the load.
+        // Act: SIGKILL at a random moment of the load, once it is under way (a write was acknowledged).
+        let known_before = known.lock().unwrap().len();
+        let under_way = async {
+            while known.lock().unwrap().len() == known_before {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), under_way).await.expect("no write acknowledged in 30 s");
         rng = splitmix(rng);
-        tokio::time::sleep(Duration::from_millis(100 + rng % 700)).await;
+        tokio::time::sleep(Duration::from_millis(rng % 600)).await;
         process.kill().await;
         let mut acknowledged = 0;
         for writer in writers {

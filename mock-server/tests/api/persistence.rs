@@ -115,7 +115,8 @@ async fn a_missing_state_file_is_created_at_start() {
 
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!((saved["format"].clone(), saved["version"].clone()), (json!("uko-mock-state"), json!(1)));
-    let export = process.get("/__mock/v1/export").await.2;
+    // The state file keeps keystore credentials (a restart must restore them): the export with secrets.
+    let export = process.get("/__mock/v1/export?include_secrets=true").await.2;
     assert_eq!(saved["instances"]["default"], export);
     process.kill().await;
 }
