@@ -23,6 +23,8 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
 fi
 cargo build --quiet -p uko-mock
 mkdir -p "$report"
+# schemathesis and hypothesis keep caches in the working directory: keep them under target/.
+cd "$report"
 
 pid=""
 log=$(mktemp)
