@@ -4,7 +4,8 @@
 //! JSON, wrong types, unknown fields, deep nesting, huge numbers, invalid UTF-8, empty, ~10 MiB, lying
 //! framing).
 //!
-//! Every answer must be a UKO-shaped 4xx or a well-formed 2xx, never a 5xx, a hang or a dropped
+//! Every answer must be a UKO-shaped 4xx or a well-formed 2xx (JSON, or a page of the web console at `/`
+//! and `/ui/`), never a 5xx, a hang or a dropped
 //! connection; the one exception is a request the generator marked as broken at the HTTP/1.1 framing
 //! level (forbidden bytes, a head over hyper's limit), which hyper refuses with a bare 400/431 or a close
 //! before any UKO service sees it. A refused request must leave every instance exactly as it was: the
@@ -143,6 +144,14 @@ async fn check(server: &MockServer, case: &Case, figures: &Figures) -> Result<()
     };
     *figures.by_status.lock().unwrap().entry(response.status).or_default() += 1;
     prop_assert!(response.status < 500, "{} for {}: {:?}", response.status, described(), response.body);
+    if is_console_path(&case.target) && (200..400).contains(&response.status) {
+        // The web console's static files (and its `/ui` → `ui/` redirect): documented, not JSON, and read-only.
+        figures.success.fetch_add(1, Ordering::Relaxed);
+        if let Some(difference) = state_difference(server, &before, &after) {
+            return Err(TestCaseError::fail(format!("a console page changed {difference}: {}", described())));
+        }
+        return Ok(());
+    }
     if (200..300).contains(&response.status) {
         figures.success.fetch_add(1, Ordering::Relaxed);
         if !response.body.is_empty() {
@@ -268,6 +277,17 @@ fn render(server: &MockServer, case: &Case) -> Vec<u8> {
 fn describe(case: &Case, request: &[u8]) -> String {
     let shown = &request[..request.len().min(600)];
     format!("{} bytes: {:?} (framing_invalid: {})", request.len(), String::from_utf8_lossy(shown), case.framing_invalid)
+}
+
+/// Whether a target is a page of the web console: `/`, `/ui` or `/ui/…`, under an instance prefix or not.
+fn is_console_path(target: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(target);
+    let path = text.split('?').next().unwrap_or_default();
+    let path = match path.strip_prefix("/instances/") {
+        Some(rest) => rest.split_once('/').map_or("/".to_owned(), |(_, tail)| format!("/{tail}")),
+        None => path.to_owned(),
+    };
+    path == "/" || path == "/ui" || path.starts_with("/ui/")
 }
 
 fn simple_get(path: &str) -> Vec<u8> {
