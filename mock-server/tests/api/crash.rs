@@ -10,14 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::helpers::binary::Binary;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 const WRITERS: usize = 8;
 
@@ -195,43 +193,20 @@ fn adopt(
 
 /// A running `uko-mock` on a free port with a state file.
 struct Process {
-    child: Child,
+    binary: Binary,
     base_url: String,
 }
 
 impl Process {
     async fn start(state_file: &Path) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_uko-mock"))
-            .args(["--port", "0", "--auth", "none", "--log", "error", "--state-file"])
-            .arg(state_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let started = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some((_, url)) = line.split_once("listening on ") {
-                    return Some(url.trim().to_owned());
-                }
-            }
-            None
-        })
-        .await
-        .expect("uko-mock did not start within 30 s");
-        let Some(base_url) = started else {
-            let mut stderr = String::new();
-            let _ = tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).await;
-            panic!("uko-mock refused to start on {}: {stderr}", state_file.display());
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Process { child, base_url }
+        let state_file = state_file.display().to_string();
+        let binary = Binary::start(&["--auth", "none", "--log", "error", "--state-file", &state_file]).await;
+        Process { base_url: binary.base_url.clone(), binary }
     }
 
-    /// SIGKILL, and wait until the process is gone.
-    async fn kill(mut self) {
-        self.child.kill().await.unwrap();
+    /// SIGKILL.
+    async fn kill(self) {
+        self.binary.kill().await;
     }
 
     /// Every vault: id → (name, description, ETag).

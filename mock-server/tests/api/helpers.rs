@@ -6,6 +6,7 @@
 //! JSON body pretty-printed in the server's field order. Only values that are not deterministic are
 //! redacted, through the checked redactions of [`redact`].
 
+pub mod binary;
 pub mod raw;
 pub mod redact;
 

@@ -3,54 +3,34 @@
 //! stops the server and stays byte-identical.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
+
+use crate::helpers::binary::Binary;
 
 const ACTIVE_INTERNAL_KEY: &str = "44444444-4444-4444-8444-000000000001";
 const INTERNAL_KEYSTORE: &str = "33333333-3333-4333-8333-000000000001";
 
-/// A running `uko-mock` process on a free port.
+/// A running `uko-mock` process on a free port with a state file.
 struct Process {
-    child: Child,
+    binary: Binary,
     base_url: String,
     client: Client,
 }
 
 impl Process {
-    /// Starts the binary on `state_file` and waits for its banner line `… listening on http://…`.
     async fn start(state_file: &Path) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_uko-mock"))
-            .args(["--port", "0", "--auth", "none", "--log", "error", "--state-file"])
-            .arg(state_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let banner = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some((_, url)) = line.split_once("listening on ") {
-                    return url.trim().to_owned();
-                }
-            }
-            panic!("uko-mock exited before printing its banner");
-        })
-        .await
-        .expect("uko-mock did not start within 30 s");
-        // Keep reading: the rest of the banner must not hit a closed pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Process { child, base_url: banner, client: Client::new() }
+        let state_file = state_file.display().to_string();
+        let binary = Binary::start(&["--auth", "none", "--log", "error", "--state-file", &state_file]).await;
+        Process { base_url: binary.base_url.clone(), binary, client: Client::new() }
     }
 
     /// SIGKILL: nothing gets a chance to flush, so only what was durable before each answer survives.
-    async fn kill(mut self) {
-        self.child.kill().await.unwrap();
+    async fn kill(self) {
+        self.binary.kill().await;
     }
 
     async fn send(

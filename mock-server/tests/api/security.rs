@@ -4,14 +4,13 @@
 //! state file keeps them), IAM tokens that expire, and fixture files over the size cap refused.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
+use crate::helpers::binary::Binary;
 use crate::helpers::VAULT;
 
 /// Distinct credential values, so any leak is found by a plain substring search.
@@ -23,62 +22,10 @@ const SECRETS: [(&str, &str); 5] = [
     ("ibm_api_key", "leak-check-ibm-api-key-1c8f"),
 ];
 
-/// A running binary: its URL and, once stopped, everything it printed.
-struct Binary {
-    child: Child,
-    base_url: String,
-    output: tokio::task::JoinHandle<String>,
-}
-
-impl Binary {
-    async fn start(arguments: &[&str]) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_uko-mock"))
-            .args(["--port", "0"])
-            .args(arguments)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut printed = String::new();
-        let base_url = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(line)) = stdout.next_line().await {
-                printed.push_str(&line);
-                printed.push('\n');
-                if let Some((_, url)) = line.split_once("listening on ") {
-                    return url.trim().to_owned();
-                }
-            }
-            panic!("uko-mock exited before listening: {printed}");
-        })
-        .await
-        .expect("uko-mock did not start within 30 s");
-        let mut stderr = child.stderr.take().unwrap();
-        let output = tokio::spawn(async move {
-            let mut rest = String::new();
-            while let Ok(Some(line)) = stdout.next_line().await {
-                rest.push_str(&line);
-                rest.push('\n');
-            }
-            let mut logs = String::new();
-            let _ = stderr.read_to_string(&mut logs).await;
-            format!("{printed}{rest}{logs}")
-        });
-        Binary { child, base_url, output }
-    }
-
-    /// Stops the process and returns everything it printed on stdout and stderr.
-    async fn stop(mut self) -> String {
-        self.child.kill().await.unwrap();
-        self.output.await.unwrap()
-    }
-
-    /// The URL through loopback (the banner may show an unspecified address).
-    fn loopback_url(&self) -> String {
-        let port = self.base_url.rsplit(':').next().unwrap();
-        format!("http://127.0.0.1:{port}")
-    }
+/// The URL through loopback (the banner may show an unspecified address).
+fn loopback_url(binary: &Binary) -> String {
+    let port = binary.base_url.rsplit(':').next().unwrap();
+    format!("http://127.0.0.1:{port}")
 }
 
 async fn call(
@@ -121,15 +68,15 @@ async fn beyond_loopback_the_control_plane_needs_the_admin_token() {
 
     // Act
     let closed =
-        call(&client, Method::GET, &format!("{}/__mock/v1/export", without_token.loopback_url()), &[], None).await;
+        call(&client, Method::GET, &format!("{}/__mock/v1/export", loopback_url(&without_token)), &[], None).await;
     let health =
-        call(&client, Method::GET, &format!("{}/__mock/v1/health", without_token.loopback_url()), &[], None).await;
+        call(&client, Method::GET, &format!("{}/__mock/v1/health", loopback_url(&without_token)), &[], None).await;
     let anonymous =
-        call(&client, Method::GET, &format!("{}/__mock/v1/export", with_token.loopback_url()), &[], None).await;
+        call(&client, Method::GET, &format!("{}/__mock/v1/export", loopback_url(&with_token)), &[], None).await;
     let wrong = call(
         &client,
         Method::POST,
-        &format!("{}/__mock/v1/reset", with_token.loopback_url()),
+        &format!("{}/__mock/v1/reset", loopback_url(&with_token)),
         &[("Authorization", "Bearer admin-s3cre")],
         None,
     )
@@ -137,7 +84,7 @@ async fn beyond_loopback_the_control_plane_needs_the_admin_token() {
     let admin = call(
         &client,
         Method::GET,
-        &format!("{}/__mock/v1/export", with_token.loopback_url()),
+        &format!("{}/__mock/v1/export", loopback_url(&with_token)),
         &[("X-Admin-Token", "admin-s3cret")],
         None,
     )
