@@ -72,52 +72,36 @@ pub struct TestApp {
     _server: MockServer,
 }
 
-/// Options for [`TestApp`].
+/// Options for [`TestApp`]: the library's own [`uko_mock::MockServerBuilder`], plus fixtures by file name.
 #[derive(Default)]
 pub struct TestAppBuilder {
-    fixture: Option<Fixture>,
-    seed: Option<u64>,
-    auth: Option<Auth>,
+    server: uko_mock::MockServerBuilder,
 }
 
 impl TestAppBuilder {
     /// Serve a fixture file of `fixtures/` by name (without `.json`).
-    pub fn fixture(mut self, name: &str) -> Self {
-        self.fixture = Some(load_fixture(name));
-        self
+    pub fn fixture(self, name: &str) -> Self {
+        self.fixture_value(load_fixture(name))
     }
 
     /// Serve a fixture built in the test.
-    pub fn fixture_value(mut self, fixture: Fixture) -> Self {
-        self.fixture = Some(fixture);
-        self
+    pub fn fixture_value(self, fixture: Fixture) -> Self {
+        TestAppBuilder { server: self.server.fixture(fixture) }
     }
 
     /// Override the fixture's seed.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
+    pub fn seed(self, seed: u64) -> Self {
+        TestAppBuilder { server: self.server.seed(seed) }
     }
 
     /// Require bearer tokens.
-    pub fn auth(mut self, auth: Auth) -> Self {
-        self.auth = Some(auth);
-        self
+    pub fn auth(self, auth: Auth) -> Self {
+        TestAppBuilder { server: self.server.auth(auth) }
     }
 
     /// Starts the server.
     pub async fn spawn(self) -> TestApp {
-        let mut builder = MockServer::builder();
-        if let Some(fixture) = self.fixture {
-            builder = builder.fixture(fixture);
-        }
-        if let Some(seed) = self.seed {
-            builder = builder.seed(seed);
-        }
-        if let Some(auth) = self.auth {
-            builder = builder.auth(auth);
-        }
-        let server = builder.start().await.expect("the mock server starts");
+        let server = self.server.start().await.expect("the mock server starts");
         TestApp {
             base_url: server.base_url(),
             api_url: server.api_url(),
