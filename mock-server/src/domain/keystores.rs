@@ -253,33 +253,29 @@ impl Instance {
     pub fn keystore_status(&mut self, id: &str) -> Result<KeystoreHealth> {
         self.keystore(id)?;
         let reachable = self.probe_keystore(id);
-        let keystore = self.keystore(id)?;
-        // `probe_keystore` is false for a configuration error too, so that case is told apart first
-        // (the same order as `peek_health`, which list filters use).
-        let health = if keystore.simulation.configuration_error {
-            KeystoreHealth {
-                health_status: HealthStatus::ConfigurationError,
-                message: format!(
-                    "The keystore '{}' rejected the connection data (credentials or configuration).",
-                    keystore.name
-                ),
-                last_heartbeat: keystore.simulation.last_heartbeat,
-            }
-        } else if !reachable {
-            KeystoreHealth {
-                health_status: HealthStatus::NotResponding,
-                message: format!("The keystore '{}' did not respond.", keystore.name),
-                last_heartbeat: keystore.simulation.last_heartbeat,
-            }
-        } else {
-            KeystoreHealth {
-                health_status: HealthStatus::Ok,
-                message: "Ping executed successfully.".to_owned(),
-                last_heartbeat: keystore.simulation.last_heartbeat,
-            }
-        };
-        Ok(health)
+        Ok(keystore_health(self.keystore(id)?, reachable))
     }
+
+    /// Health as a GET or a list shows it, without counting a call against the keystore.
+    pub fn peek_keystore_health(&self, keystore: &Keystore) -> KeystoreHealth {
+        keystore_health(keystore, self.peek_reachable(keystore))
+    }
+}
+
+/// A keystore's health given whether the call to it got through. A configuration error is told apart
+/// first: the call fails for it too, but the keystore did answer.
+pub fn keystore_health(keystore: &Keystore, reachable: bool) -> KeystoreHealth {
+    let (health_status, message) = if keystore.simulation.configuration_error {
+        (
+            HealthStatus::ConfigurationError,
+            format!("The keystore '{}' rejected the connection data (credentials or configuration).", keystore.name),
+        )
+    } else if !reachable {
+        (HealthStatus::NotResponding, format!("The keystore '{}' did not respond.", keystore.name))
+    } else {
+        (HealthStatus::Ok, "Ping executed successfully.".to_owned())
+    };
+    KeystoreHealth { health_status, message, last_heartbeat: keystore.simulation.last_heartbeat }
 }
 
 /// The pending-deletion window of each keystore type (`uko-semantics.md` §13), in seconds.

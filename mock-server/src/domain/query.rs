@@ -698,13 +698,7 @@ impl Instance {
 
     /// Health as a list shows it (no call counted).
     pub fn peek_health(&self, keystore: &Keystore) -> HealthStatus {
-        if keystore.simulation.configuration_error {
-            HealthStatus::ConfigurationError
-        } else if self.peek_reachable(keystore) {
-            HealthStatus::Ok
-        } else {
-            HealthStatus::NotResponding
-        }
+        self.peek_keystore_health(keystore).health_status
     }
 
     /// ListVaults.

@@ -7,10 +7,10 @@ use axum::http::{HeaderMap, StatusCode};
 use super::error::TargetType;
 use super::extract::{Ctx, JsonBody};
 use super::{check_list_accept, envelope, paging_links, run, wire, ApiError, AppState, Reply};
-use crate::domain::keystores::{KeystoreHealth, KeystoreInput};
+use crate::domain::keystores::KeystoreInput;
 use crate::domain::operation::Operation;
 use crate::domain::query::KeyListScope;
-use crate::domain::{DeleteKeystoreMode, Instance, Keystore};
+use crate::domain::{DeleteKeystoreMode, Instance};
 
 pub async fn list_keystores(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Result<Reply, ApiError> {
     check_list_accept(&headers, "keystore")?;
@@ -20,7 +20,7 @@ pub async fn list_keystores(State(state): State<AppState>, ctx: Ctx, headers: He
             .ids
             .iter()
             .filter_map(|id| instance.keystores.get(id))
-            .map(|k| wire::keystore(instance, k, peek_health(instance, k), links))
+            .map(|k| wire::keystore(instance, k, instance.peek_keystore_health(k), links))
             .collect();
         let paging = paging_links(&ctx, "/keystores", &ctx.params, listing.page, listing.total_count);
         Ok(Reply::json(StatusCode::OK, &envelope("keystores", items, listing.total_count, listing.page, paging)))
@@ -36,7 +36,7 @@ pub async fn create_keystore(
     let dry_run = ctx.flag("dry_run")?;
     run(&state, &ctx, Operation::CreateKeystore, |instance, links| {
         let keystore = instance.create_keystore(input, dry_run)?;
-        let health = peek_health(instance, &keystore);
+        let health = instance.peek_keystore_health(&keystore);
         let body = wire::keystore(instance, &keystore, health, links);
         if dry_run {
             // Nothing stored: the would-be keystore, without ETag or Location (ARCHITECTURE.md, Decisions).
@@ -134,22 +134,9 @@ pub async fn list_managed_keys_from_keystore(
     .await
 }
 
-/// The embedded health of a keystore in GET/list answers (no call counted against the keystore).
-fn peek_health(instance: &Instance, keystore: &Keystore) -> KeystoreHealth {
-    let health_status = instance.peek_health(keystore);
-    let message = match health_status {
-        crate::domain::HealthStatus::Ok => "Ping executed successfully.".to_owned(),
-        crate::domain::HealthStatus::ConfigurationError => {
-            format!("The keystore '{}' rejected the connection data (credentials or configuration).", keystore.name)
-        }
-        _ => format!("The keystore '{}' did not respond.", keystore.name),
-    };
-    KeystoreHealth { health_status, message, last_heartbeat: keystore.simulation.last_heartbeat }
-}
-
 fn render(instance: &Instance, id: &str, links: &wire::Links<'_>) -> Result<Reply, ApiError> {
     let keystore = instance.keystore(id)?;
-    let health = peek_health(instance, keystore);
+    let health = instance.peek_keystore_health(keystore);
     Ok(Reply::json(StatusCode::OK, &wire::keystore(instance, keystore, health, links))
         .with_etag(keystore.updated_at.etag()))
 }
