@@ -124,6 +124,31 @@ impl FaultDecision {
     }
 }
 
+impl super::Instance {
+    /// Runs one operation under the fault plan: an injected error or a dropped connection replaces the
+    /// operation (`None`); a keystore failure applies only while it runs; a concurrent writer acts right
+    /// after it, so the ETag the operation just handed out is already stale.
+    pub fn run_with_faults<R>(
+        &mut self,
+        operation: Operation,
+        resource_id: Option<&str>,
+        run: impl FnOnce(&mut super::Instance) -> R,
+    ) -> (Option<R>, FaultDecision) {
+        let now = self.clock.now();
+        let decision = self.faults.evaluate(operation, resource_id, now);
+        if decision.drop_connection || decision.error.is_some() {
+            return (None, decision);
+        }
+        self.failing_keystores = decision.failing_keystores.clone();
+        let result = run(self);
+        self.failing_keystores.clear();
+        for managed_key_id in &decision.concurrent_writes {
+            self.touch_managed_key_as_other_writer(managed_key_id);
+        }
+        (Some(result), decision)
+    }
+}
+
 impl FaultPlan {
     /// A plan with its own generator seeded from the instance seed.
     pub fn seeded(seed: u64) -> Self {

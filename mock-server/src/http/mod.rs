@@ -202,28 +202,22 @@ pub async fn run(
     handler: impl FnOnce(&mut Instance, &Links<'_>) -> Result<Reply, ApiError>,
 ) -> Result<Reply, ApiError> {
     let links = Links { api_base: &ctx.api_base };
-    let (result, decision) = state.store.with_instance(&ctx.instance_id, |instance| {
-        let now = instance.clock.now();
-        let decision = instance.faults.evaluate(operation, ctx.resource_id.as_deref(), now);
-        if decision.drop_connection {
-            return (Err(ApiError::from_status(StatusCode::SERVICE_UNAVAILABLE)), decision);
-        }
-        if let Some(injected) = &decision.error {
-            let status = StatusCode::from_u16(injected.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let mut error = ApiError::new(status, injected_code(status), injected.message.clone());
-            if let Some(seconds) = injected.retry_after_seconds {
-                error = error.with_retry_after(seconds);
-            }
-            return (Err(error), decision);
-        }
-        instance.failing_keystores = decision.failing_keystores.clone();
-        let result = handler(instance, &links);
-        instance.failing_keystores.clear();
-        for managed_key_id in &decision.concurrent_writes {
-            instance.touch_managed_key_as_other_writer(managed_key_id);
-        }
-        (result, decision)
+    let (outcome, decision) = state.store.with_instance(&ctx.instance_id, |instance| {
+        instance.run_with_faults(operation, ctx.resource_id.as_deref(), |instance| handler(instance, &links))
     });
+    let result = match (outcome, &decision.error) {
+        (Some(result), _) => result,
+        (None, Some(injected)) => {
+            let status = StatusCode::from_u16(injected.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let error = ApiError::new(status, injected_code(status), injected.message.clone());
+            Err(match injected.retry_after_seconds {
+                Some(seconds) => error.with_retry_after(seconds),
+                None => error,
+            })
+        }
+        // A dropped connection: the journal middleware closes it; this answer is never sent.
+        (None, None) => Err(ApiError::from_status(StatusCode::SERVICE_UNAVAILABLE)),
+    };
     if let Some(note) = &ctx.journal_note {
         note.set_fault(decision.summary(), decision.drop_connection);
     }
