@@ -88,13 +88,8 @@ pub fn final_statuses(instance: &Instance, key_id: &str) -> Vec<FinalStatus> {
     let Some(key) = instance.managed_keys.get(key_id) else {
         return Vec::new();
     };
-    let reachability: Vec<(String, bool)> = key
-        .referenced_keystores
-        .iter()
-        .filter_map(|id| instance.keystores.get(id).map(|keystore| (id.clone(), instance.peek_reachable(keystore))))
-        .collect();
     instance
-        .derive_status(key_id, &reachability)
+        .peek_status_in_keystores(key_id)
         .into_iter()
         .map(|entry| FinalStatus {
             keystore_name: instance

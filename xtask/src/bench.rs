@@ -5,9 +5,8 @@
 //! a reqwest client with a fixed number of keep-alive connections. Results go to stdout as a table and
 //! to `target/bench/results.json`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
+use crate::process::ServerProcess;
 use crate::{cargo, project_root};
 
 const KEY_ID: &str = "44444444-4444-4444-8444-000000000001";
@@ -122,41 +122,12 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A running server process, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `uko-mock --port 0` and waits for the "listening on" banner line.
-fn start_mock(mock: &Path, extra: &[&str]) -> anyhow::Result<(Server, Instant)> {
+/// Starts `uko-mock --port 0` (no auth, quiet) with `extra` arguments; also returns when it was started.
+fn start_mock(mock: &Path, extra: &[&str]) -> anyhow::Result<(ServerProcess, Instant)> {
     let started = Instant::now();
-    let mut child = Command::new(mock)
-        .args(["--port", "0", "--auth", "none", "--log", "warn"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {}", mock.display()))?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let Some(line) = lines.next() else { bail!("uko-mock exited before printing its address") };
-        let line = line?;
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Ok((Server { child, base }, started))
+    let arguments: Vec<&str> =
+        ["--port", "0", "--auth", "none", "--log", "warn"].into_iter().chain(extra.iter().copied()).collect();
+    Ok((ServerProcess::start(mock, &arguments)?, started))
 }
 
 fn blocking_get_until_ok(url: &str, deadline: Duration) -> anyhow::Result<()> {
@@ -192,7 +163,7 @@ fn cold_start(mock: &Path, plan: &Plan, fixture: Option<&Path>) -> anyhow::Resul
     let extra: Vec<&str> = fixture_arguments.iter().map(String::as_str).collect();
     for _ in 0..plan.cold_starts {
         let (server, started) = start_mock(mock, &extra)?;
-        blocking_get_until_ok(&format!("{}/api/v4/managed_keys/{KEY_ID}", server.base), Duration::from_secs(30))?;
+        blocking_get_until_ok(&format!("{}/api/v4/managed_keys/{KEY_ID}", server.base_url), Duration::from_secs(30))?;
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     let (name, limit) =
@@ -215,9 +186,9 @@ fn memory(mock: &Path, big_fixture: &Path) -> anyhow::Result<Vec<Figure>> {
             fixture.map(|p| vec!["--fixture".into(), p.display().to_string()]).unwrap_or_default();
         let extra: Vec<&str> = arguments.iter().map(String::as_str).collect();
         let (server, _) = start_mock(mock, &extra)?;
-        blocking_get_until_ok(&format!("{}/api/v4/managed_keys/{KEY_ID}", server.base), Duration::from_secs(30))?;
+        blocking_get_until_ok(&format!("{}/api/v4/managed_keys/{KEY_ID}", server.base_url), Duration::from_secs(30))?;
         std::thread::sleep(Duration::from_millis(200));
-        let rss = rss_mib(server.child.id())?;
+        let rss = rss_mib(server.pid())?;
         figures.push(Figure {
             name,
             unit: "MiB",
@@ -303,7 +274,7 @@ async fn load(
 
 async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Vec<Figure>> {
     let (server, _) = start_mock(mock, &[])?;
-    let key_url = format!("{}/api/v4/managed_keys/{KEY_ID}", server.base);
+    let key_url = format!("{}/api/v4/managed_keys/{KEY_ID}", server.base_url);
     let sync_url = format!("{key_url}/sync_status_in_keystores");
     let client = reqwest::Client::new();
     let response = client.get(&key_url).send().await?;
@@ -313,20 +284,10 @@ async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Ve
     let bodies = project_root().join("target/bench");
     std::fs::write(bodies.join("key.json"), &key_body)?;
     std::fs::write(bodies.join("sync.json"), &sync_body)?;
-    let mut baseline = Command::new(xtask)
-        .args([
-            "baseline-server",
-            &bodies.join("key.json").display().to_string(),
-            &bodies.join("sync.json").display().to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let stdout = baseline.stdout.take().context("no stdout")?;
-    let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first)?;
-    let baseline_base = first.trim().to_owned();
-    let baseline_guard = Server { child: baseline, base: baseline_base.clone() };
-    let baseline_key = format!("{}/api/v4/managed_keys/{KEY_ID}", baseline_guard.base);
+    let key_file = bodies.join("key.json").display().to_string();
+    let sync_file = bodies.join("sync.json").display().to_string();
+    let baseline = ServerProcess::start(xtask, &["baseline-server", &key_file, &sync_file])?;
+    let baseline_key = format!("{}/api/v4/managed_keys/{KEY_ID}", baseline.base_url);
     let baseline_sync = format!("{baseline_key}/sync_status_in_keystores");
 
     let mut get_ratio = Vec::new();
@@ -403,7 +364,7 @@ async fn list_latency(mock: &Path, big_fixture: &Path, plan: &Plan) -> anyhow::R
             let offset = (index * 100) % 10_000;
             let url = format!(
                 "{}/api/v4/managed_keys?state=active,deactivated&algorithm=aes&sort=label,-created_at&limit=100&offset={offset}",
-                server.base
+                server.base_url
             );
             let started = Instant::now();
             let response = client.get(&url).send().await?;
@@ -465,7 +426,7 @@ async fn durable_writes(mock: &Path, plan: &Plan, out_dir: &Path) -> anyhow::Res
 
 async fn sync_rate(mock: &Path, extra: &[&str], duration: Duration) -> anyhow::Result<f64> {
     let (server, _) = start_mock(mock, extra)?;
-    let key_url = format!("{}/api/v4/managed_keys/{KEY_ID}", server.base);
+    let key_url = format!("{}/api/v4/managed_keys/{KEY_ID}", server.base_url);
     let response = reqwest::get(&key_url).await?;
     let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).context("no ETag")?.to_owned();
     let result =

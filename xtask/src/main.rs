@@ -9,6 +9,7 @@
 //! xtask depends on no workspace crate: it drives cargo and the built binaries.
 
 mod bench;
+mod process;
 mod reliability;
 mod tidy;
 

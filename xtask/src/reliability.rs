@@ -6,9 +6,7 @@
 //! Everything runs on this machine only: the mock binds 127.0.0.1, the load goes to it, each job stops by
 //! itself.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
+use crate::process::ServerProcess;
 use crate::{cargo, project_root};
 
 /// `cargo xtask hostile [--cases N]`.
@@ -75,12 +74,28 @@ pub fn soak(arguments: &[String]) -> anyhow::Result<()> {
         bail!("cargo build failed");
     }
     let binary = project_root().join("target").join(profile).join("uko-mock");
-    let mut server = MockProcess::start(&binary)?;
+    let server = ServerProcess::start(
+        &binary,
+        &[
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--log",
+            "warn",
+            "--api-key",
+            "soak-key",
+            "--token",
+            "soak-token",
+            "--token-ttl",
+            "60",
+        ],
+    )?;
     println!("== soak: {minutes} min of mixed load from {SOAK_CLIENTS} clients against pid {}", server.pid());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let duration = Duration::from_secs(minutes * 60);
     let result = runtime.block_on(drive(&server, duration));
-    server.stop();
+    drop(server);
     let (samples, counters) = result?;
 
     let warmup = (samples.len() as f64 * WARMUP_SHARE).ceil() as usize;
@@ -132,7 +147,7 @@ struct Counters {
 }
 
 /// Runs the load for `duration`, sampling RSS every 5 s; returns (second, RSS KiB) samples.
-async fn drive(server: &MockProcess, duration: Duration) -> anyhow::Result<(Vec<(u64, u64)>, Arc<Counters>)> {
+async fn drive(server: &ServerProcess, duration: Duration) -> anyhow::Result<(Vec<(u64, u64)>, Arc<Counters>)> {
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
@@ -257,51 +272,6 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .context("no VmRSS in /proc/<pid>/status")
-}
-
-/// The mock binary on 127.0.0.1 with a free port, stopped (SIGKILL) on drop.
-struct MockProcess {
-    child: Child,
-    base_url: String,
-}
-
-impl MockProcess {
-    fn start(binary: &PathBuf) -> anyhow::Result<MockProcess> {
-        let mut child = Command::new(binary)
-            .args(["--bind", "127.0.0.1", "--port", "0", "--log", "warn"])
-            .args(["--api-key", "soak-key", "--token", "soak-token", "--token-ttl", "60"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let base_url = loop {
-            let Some(line) = lines.next() else { bail!("uko-mock exited before listening") };
-            let line = line?;
-            if let Some(url) = line.split("listening on ").nth(1) {
-                break url.trim().to_owned();
-            }
-        };
-        // Keep draining stdout so the mock never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Ok(MockProcess { child, base_url })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for MockProcess {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 fn option(arguments: &[String], name: &str) -> anyhow::Result<Option<u64>> {
