@@ -7,10 +7,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::convert::Infallible;
+
+use axum::extract::Request;
+use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
+use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tower::{Layer, Service};
 
 use crate::control::access::AdminAccess;
 use crate::fixture::Fixture;
@@ -22,15 +28,26 @@ use crate::store::Store;
 /// ~512 KiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The whole HTTP service: the [`middleware::Gateway`] in front of the router. Cloned per connection.
+pub trait AppService:
+    Service<Request<Incoming>, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
+{
+}
+
+impl<S> AppService for S where
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
+{
+}
+
 /// Builds the whole HTTP service for a state, with the default [`Limits`].
-pub fn app(state: AppState) -> Router {
+pub fn app(state: AppState) -> impl AppService {
     app_with_limits(state, Limits::default())
 }
 
-/// Builds the whole HTTP service for a state.
-pub fn app_with_limits(state: AppState, limits: Limits) -> Router {
+/// Builds the whole HTTP service for a state: the routes (UKO surface, IAM endpoint, control plane, web
+/// console) behind the gateway (instance prefix, correlation id, limits, error bodies, logging).
+pub fn app_with_limits(state: AppState, limits: Limits) -> impl AppService {
     let api = crate::http::api_router()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_bearer))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::journal::record_request));
     let routes = Router::new()
         .nest("/api/v4", api)
@@ -38,12 +55,9 @@ pub fn app_with_limits(state: AppState, limits: Limits) -> Router {
         .nest("/__mock/v1", crate::control::control_router(&state))
         .merge(crate::console::console_router())
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
-        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(limits, middleware::limit_request))
-        .layer(axum::middleware::from_fn(middleware::finish_response))
         .with_state(state);
-    // The prefix rewrite wraps the router so that it runs before routing.
-    Router::new().fallback_service(routes).layer(axum::middleware::from_fn(middleware::rewrite_instance_prefix))
+    // Layered around the whole router, not per route: one service call per request.
+    middleware::Gateway::new(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes).layer(routes), limits)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.

@@ -74,6 +74,16 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     let release = project_root().join("target/release");
     let mock = release.join("uko-mock");
     let xtask = release.join("xtask");
+    if cfg!(debug_assertions) {
+        // `cargo xtask` builds this process unoptimized; the load generator must not be the bottleneck
+        // (a debug reqwest client reading a 190 KB list page adds milliseconds), so the measuring is
+        // handed to the release build of xtask just built.
+        let status = Command::new(&xtask).arg("bench").args(arguments).status().context("cannot run release xtask")?;
+        if !status.success() {
+            bail!("the benchmarks failed");
+        }
+        return Ok(());
+    }
     let out_dir = project_root().join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     let big_fixture = out_dir.join("fixture-20k.json");
@@ -544,4 +554,39 @@ pub fn baseline_server(arguments: &[String]) -> anyhow::Result<()> {
         axum::serve(listener, app).await?;
         anyhow::Ok(())
     })
+}
+
+/// `xtask load URL [--seconds N] [--method M] [--header NAME:VALUE]...`: the benchmarks' load generator
+/// on its own (32 keep-alive connections), for profiling a running server, e.g. under `perf record`.
+/// Run it as `target/release/xtask load …`: the unoptimized build is too slow to load the server.
+pub fn load_command(arguments: &[String]) -> anyhow::Result<()> {
+    let mut url = None;
+    let mut seconds = 5.0;
+    let mut method = reqwest::Method::GET;
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut rest = arguments.iter();
+    while let Some(argument) = rest.next() {
+        match argument.as_str() {
+            "--seconds" => seconds = rest.next().context("--seconds needs a value")?.parse()?,
+            "--method" => method = rest.next().context("--method needs a value")?.parse()?,
+            "--header" => {
+                let header = rest.next().context("--header needs NAME:VALUE")?;
+                let (name, value) = header.split_once(':').context("--header needs NAME:VALUE")?;
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
+            other if url.is_none() && !other.starts_with("--") => url = Some(other.to_owned()),
+            other => bail!(
+                "unexpected argument '{other}'; usage: xtask load URL [--seconds N] [--method M] [--header NAME:VALUE]"
+            ),
+        }
+    }
+    let url = url.context("usage: xtask load URL [--seconds N] [--method M] [--header NAME:VALUE]")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let borrowed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let result = runtime.block_on(load(&url, method, &borrowed, Duration::from_secs_f64(seconds)))?;
+    println!(
+        "{:.0} req/s, p99 {:.2} ms, {} errors ({CONNECTIONS} connections, {seconds} s)",
+        result.requests_per_second, result.p99_ms, result.errors
+    );
+    Ok(())
 }

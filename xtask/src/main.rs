@@ -2,6 +2,7 @@
 //! - `ci`: what `.ci/run` checks (fmt, clippy, tests), for running locally.
 //! - `bench [--quick]`: the ratio benchmarks of BENCHMARKS.md.
 //! - `baseline-server`: the bare axum server the benchmarks compare against (started by `bench`).
+//! - `load URL`: the benchmarks' load generator alone, for profiling a running server.
 //! - `hostile [--cases N]`: the hostile-input campaign at benchmark size (100,000 cases), figures recorded.
 //! - `soak [--minutes N]`: mixed load on loopback against the real binary, RSS sampled and checked flat.
 //! - `schemathesis`: schemathesis against the live mock and its OpenAPI document (`scripts/schemathesis.sh`).
@@ -24,6 +25,7 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci(),
         Some("bench") => bench::run(&arguments[1..]),
         Some("baseline-server") => bench::baseline_server(&arguments[1..]),
+        Some("load") => bench::load_command(&arguments[1..]),
         Some("hostile") => reliability::hostile(&arguments[1..]),
         Some("soak") => reliability::soak(&arguments[1..]),
         Some("schemathesis") => reliability::schemathesis(),
@@ -46,6 +48,9 @@ fn main() -> anyhow::Result<()> {
             println!("                     (--quick: a short smoke run that proves the benchmarks still work)");
             println!("  tidy               module docs, whitespace, test attributes, fixtures, ARCHITECTURE.md names");
             println!("  baseline-server    bare axum server used as the benchmarks' baseline (internal)");
+            println!("  load URL [--seconds N] [--method M] [--header NAME:VALUE]");
+            println!("                     the benchmarks' load generator alone, for profiling a running server");
+            println!("                     (run target/release/xtask load …: a debug build cannot load the server)");
             println!("  hostile [--cases N]  hostile-input campaign over real HTTP (default 100000 cases);");
             println!("                     figures in target/hostile/results.json");
             println!("  soak [--minutes N] mixed load against the real binary, RSS sampled every 5 s (default 10);");

@@ -4,7 +4,7 @@
 //! [`Clock::stamp`] (strictly increasing, whole seconds, so every mutation yields a new ETag) and ids come
 //! from the instance's seeded [`Rng`]. The wall clock is read only in [`ClockMode::Wall`].
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use time::macros::format_description;
 use time::{Date, Duration, Month, OffsetDateTime};
 
@@ -36,14 +36,23 @@ impl Timestamp {
 
     /// The ETag form: `2022-05-26T14:18:10Z`, unquoted, as real UKO sends it.
     pub fn etag(self) -> String {
-        let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-        self.0.format(&format).unwrap_or_default()
+        match date_time_digits(self.0) {
+            Some(digits) => format!("{}Z", ascii(&digits)),
+            None => {
+                let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+                self.0.format(&format).unwrap_or_default()
+            }
+        }
     }
 
     /// The body form of a date-time: `2022-05-26T14:18:10.000Z`.
     pub fn to_rfc3339_millis(self) -> String {
-        let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].000Z");
-        self.0.format(&format).unwrap_or_default()
+        self.rfc3339_millis().to_string()
+    }
+
+    /// The body form, written where it is displayed (a JSON body) instead of into a new `String`.
+    pub fn rfc3339_millis(self) -> Rfc3339Millis {
+        Rfc3339Millis(self)
     }
 
     /// The calendar date (UTC).
@@ -57,10 +66,77 @@ impl Timestamp {
     }
 }
 
+/// A timestamp displayed as `2022-05-26T14:18:10.000Z`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rfc3339Millis(Timestamp);
+
+impl std::fmt::Display for Rfc3339Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match date_time_digits(self.0 .0) {
+            Some(digits) => {
+                f.write_str(ascii(&digits))?;
+                f.write_str(".000Z")
+            }
+            None => {
+                let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].000Z");
+                f.write_str(&self.0 .0.format(&format).unwrap_or_default())
+            }
+        }
+    }
+}
+
+impl Serialize for Rfc3339Millis {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// Formats a date as `YYYY-MM-DD`.
 pub fn format_date(date: Date) -> String {
-    let format = format_description!("[year]-[month]-[day]");
-    date.format(&format).unwrap_or_default()
+    match date_digits(date) {
+        Some(digits) => ascii(&digits).to_owned(),
+        None => {
+            let format = format_description!("[year]-[month]-[day]");
+            date.format(&format).unwrap_or_default()
+        }
+    }
+}
+
+// Every body and ETag carries several timestamps; writing the digits directly costs a fraction of
+// `time`'s general formatter, which interprets a format description on each call. Years outside
+// 0000–9999 (which need a sign or a fifth digit) take the general path.
+
+/// `YYYY-MM-DD`, or `None` outside four-digit years.
+fn date_digits(date: Date) -> Option<[u8; 10]> {
+    let year = u32::try_from(date.year()).ok().filter(|year| *year <= 9999)?;
+    let mut digits = *b"0000-00-00";
+    put_digits(&mut digits[0..4], year);
+    put_digits(&mut digits[5..7], u32::from(u8::from(date.month())));
+    put_digits(&mut digits[8..10], u32::from(date.day()));
+    Some(digits)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, or `None` outside four-digit years.
+fn date_time_digits(instant: OffsetDateTime) -> Option<[u8; 19]> {
+    let mut digits = *b"0000-00-00T00:00:00";
+    digits[..10].copy_from_slice(&date_digits(instant.date())?);
+    put_digits(&mut digits[11..13], u32::from(instant.hour()));
+    put_digits(&mut digits[14..16], u32::from(instant.minute()));
+    put_digits(&mut digits[17..19], u32::from(instant.second()));
+    Some(digits)
+}
+
+/// Writes `value` into `slot` as zero-padded decimal digits (`value` has at most `slot.len()` digits).
+fn put_digits(slot: &mut [u8], mut value: u32) {
+    for byte in slot.iter_mut().rev() {
+        *byte = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// The digits and separators written above are ASCII.
+fn ascii(digits: &[u8]) -> &str {
+    std::str::from_utf8(digits).unwrap_or_default()
 }
 
 /// Parses a strict `YYYY-MM-DD` date.
@@ -278,6 +354,24 @@ mod tests {
         let created = parse_date("2023-06-05").unwrap();
         let activation = Period::parse("P5Y1M1W2D").unwrap().add_to(created).unwrap();
         assert_eq!(format_date(activation), "2028-07-14");
+    }
+
+    #[test]
+    fn direct_formatting_matches_the_time_crate() {
+        let general = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        let mut seconds = -62_167_219_200; // 0000-01-01T00:00:00Z
+        while seconds < 253_402_300_800 {
+            // up to 9999-12-31T23:59:59Z, in steps that visit every field value over the range
+            let stamp = Timestamp::from_unix_seconds(seconds).unwrap();
+            let expected = stamp.0.format(&general).unwrap();
+            assert_eq!(stamp.etag(), expected);
+            assert_eq!(stamp.to_rfc3339_millis(), expected.replace('Z', ".000Z"));
+            assert_eq!(format_date(stamp.date()), expected[..10]);
+            seconds += 86_399 * 37 + 13;
+        }
+        // Outside four-digit years the general formatter answers (with its sign).
+        let early = Timestamp::from_unix_seconds(-62_167_219_201).unwrap();
+        assert_eq!(early.etag(), "-0001-12-31T23:59:59Z");
     }
 
     #[test]

@@ -179,40 +179,92 @@ impl Params {
     }
 }
 
-/// Sorts, counts and pages records that passed the filters. Only the records up to the end of the
-/// requested page are fully sorted: a selection step first finds them (a page of 100 out of 20,000
-/// keys must not pay for sorting all 20,000), and each record's sort values are computed once.
+/// Reads one sort field of a record; chosen once per sort criterion, not per record.
+type SortField<T> = for<'a> fn(&'a T) -> SortValue<'a>;
+
+/// A sort value laid out for comparison without leaving a contiguous array: numbers and the first 16
+/// bytes of a text are folded into one integer (`head`), so the full text is only read when two heads tie.
+#[derive(Clone, Copy)]
+struct SortCell<'a> {
+    rank: u8,
+    head: u128,
+    text: &'a str,
+}
+
+impl<'a> SortCell<'a> {
+    fn new(value: SortValue<'a>) -> Self {
+        match value {
+            SortValue::Missing => SortCell { rank: 0, head: 0, text: "" },
+            // Flipping the sign bit makes unsigned order match signed order.
+            SortValue::Number(number) => SortCell { rank: 1, head: u128::from((number as u64) ^ (1 << 63)), text: "" },
+            SortValue::Text(text) => {
+                let mut head = [0u8; 16];
+                let prefix = &text.as_bytes()[..text.len().min(16)];
+                head[..prefix.len()].copy_from_slice(prefix);
+                SortCell { rank: 2, head: u128::from_be_bytes(head), text }
+            }
+        }
+    }
+
+    /// The same order as [`SortValue`]'s: zero-padded big-endian heads order texts like their bytes
+    /// do, and equal heads fall back to the whole texts.
+    fn compare(&self, other: &Self) -> Ordering {
+        match self.rank.cmp(&other.rank).then(self.head.cmp(&other.head)) {
+            // Equal heads of short texts can only differ by trailing NUL bytes, i.e. by length.
+            Ordering::Equal if self.text.len() <= 16 && other.text.len() <= 16 => {
+                self.text.len().cmp(&other.text.len())
+            }
+            Ordering::Equal => self.text.cmp(other.text),
+            ordering => ordering,
+        }
+    }
+}
+
+/// Sorts, counts and pages records that passed the filters. `matched` must be in ascending id order
+/// (the order of the instance's maps), so the id tie-break is a comparison of positions.
+///
+/// Only the requested page is sorted: two selection steps first find the records of ranks
+/// `offset..offset + limit` (a page of 100 out of 20,000 keys must not pay for sorting all 20,000, nor
+/// for sorting every record before it), and each record's sort values are computed once.
 fn finish<T>(
     matched: Vec<&T>,
     sort: &[SortKey],
-    value: impl for<'a> Fn(&'a T, &str) -> SortValue<'a>,
+    field: impl Fn(&str) -> SortField<T>,
     id: impl Fn(&T) -> &str,
     page: Page,
 ) -> Listing {
+    debug_assert!(matched.windows(2).all(|pair| id(pair[0]) < id(pair[1])), "records must come in id order");
     let total_count = matched.len();
     let stride = sort.len();
-    let mut values: Vec<SortValue<'_>> = Vec::with_capacity(total_count * stride);
+    let readers: Vec<SortField<T>> = sort.iter().map(|key| field(&key.field)).collect();
+    let mut cells: Vec<SortCell<'_>> = Vec::with_capacity(total_count * stride);
     for record in &matched {
-        values.extend(sort.iter().map(|key| value(record, &key.field)));
+        cells.extend(readers.iter().map(|read| SortCell::new(read(record))));
     }
     let compare = |a: &usize, b: &usize| {
-        for (index, key) in sort.iter().enumerate() {
-            let ordering = values[a * stride + index].cmp(&values[b * stride + index]);
+        let (row_a, row_b) = (&cells[a * stride..(a + 1) * stride], &cells[b * stride..(b + 1) * stride]);
+        for ((cell_a, cell_b), key) in row_a.iter().zip(row_b).zip(sort) {
+            let ordering = cell_a.compare(cell_b);
             let ordering = if key.descending { ordering.reverse() } else { ordering };
             if ordering != Ordering::Equal {
                 return ordering;
             }
         }
-        id(matched[*a]).cmp(id(matched[*b]))
+        a.cmp(b)
     };
     let mut order: Vec<usize> = (0..total_count).collect();
     let end = page.offset.saturating_add(page.limit).min(total_count);
+    let start = page.offset.min(end);
     if end < total_count {
         order.select_nth_unstable_by(end, compare);
-        order.truncate(end);
     }
-    order.sort_unstable_by(compare);
-    let ids = order.iter().skip(page.offset).map(|index| id(matched[*index]).to_owned()).collect();
+    let before_page = &mut order[..end];
+    if start > 0 && start < end {
+        before_page.select_nth_unstable_by(start, compare);
+    }
+    let on_page = &mut before_page[start..];
+    on_page.sort_unstable_by(compare);
+    let ids = on_page.iter().map(|index| id(matched[*index]).to_owned()).collect();
     Listing { total_count, page, ids }
 }
 
@@ -387,7 +439,7 @@ impl Instance {
         }
         let matched: Vec<&ManagedKey> =
             self.managed_keys.values().filter(|k| predicates.iter().all(|p| p(self, k))).collect();
-        Ok(finish(matched, &sort, managed_key_sort_value, |k| &k.id, page))
+        Ok(finish(matched, &sort, managed_key_sort_field, |k| &k.id, page))
     }
 
     /// ListManagedKeyVersions: one entry per version, newest first by default. Returns version numbers.
@@ -625,16 +677,18 @@ impl Instance {
         Ok(finish(
             matched,
             &sort,
-            |t, field| match field {
-                "name" => text(&t.name),
-                "created_at" => timestamp_value(t.created_at),
-                "updated_at" => timestamp_value(t.updated_at),
-                "vault.id" => text(&t.vault_id),
-                "version" => SortValue::Number(t.version as i64),
-                "state" => text(t.state.as_str()),
-                "key.algorithm" => text(t.key.algorithm.as_str()),
-                "key.size" => size_value(&t.key.size),
-                _ => text(&t.id),
+            |field| -> SortField<Template> {
+                match field {
+                    "name" => |t| text(&t.name),
+                    "created_at" => |t| timestamp_value(t.created_at),
+                    "updated_at" => |t| timestamp_value(t.updated_at),
+                    "vault.id" => |t| text(&t.vault_id),
+                    "version" => |t| SortValue::Number(t.version as i64),
+                    "state" => |t| text(t.state.as_str()),
+                    "key.algorithm" => |t| text(t.key.algorithm.as_str()),
+                    "key.size" => |t| size_value(&t.key.size),
+                    _ => |t| text(&t.id),
+                }
             },
             |t| &t.id,
             page,
@@ -683,13 +737,15 @@ impl Instance {
         Ok(finish(
             matched,
             &sort,
-            |k, field| match field {
-                "name" => text(&k.name),
-                "created_at" => timestamp_value(k.created_at),
-                "updated_at" => timestamp_value(k.updated_at),
-                "vault.id" => text(&k.vault_id),
-                "type" => text(k.keystore_type.as_str()),
-                _ => text(&k.id),
+            |field| -> SortField<Keystore> {
+                match field {
+                    "name" => |k| text(&k.name),
+                    "created_at" => |k| timestamp_value(k.created_at),
+                    "updated_at" => |k| timestamp_value(k.updated_at),
+                    "vault.id" => |k| text(&k.vault_id),
+                    "type" => |k| text(k.keystore_type.as_str()),
+                    _ => |k| text(&k.id),
+                }
             },
             |k| &k.id,
             page,
@@ -716,11 +772,13 @@ impl Instance {
         Ok(finish(
             matched,
             &sort,
-            |v, field| match field {
-                "name" => text(&v.name),
-                "created_at" => timestamp_value(v.created_at),
-                "updated_at" => timestamp_value(v.updated_at),
-                _ => text(&v.id),
+            |field| -> SortField<Vault> {
+                match field {
+                    "name" => |v| text(&v.name),
+                    "created_at" => |v| timestamp_value(v.created_at),
+                    "updated_at" => |v| timestamp_value(v.updated_at),
+                    _ => |v| text(&v.id),
+                }
             },
             |v| &v.id,
             page,
@@ -770,18 +828,18 @@ impl Instance {
     }
 }
 
-fn managed_key_sort_value<'a>(key: &'a ManagedKey, field: &str) -> SortValue<'a> {
+fn managed_key_sort_field(field: &str) -> SortField<ManagedKey> {
     match field {
-        "label" => text(&key.label),
-        "algorithm" => text(key.algorithm.as_str()),
-        "state" => SortValue::Number(key.state.ordinal() as i64),
-        "activation_date" => date_value(key.activation_date),
-        "deactivation_date" | "expiration_date" => date_value(key.expiration_date),
-        "created_at" => timestamp_value(key.created_at),
-        "updated_at" => timestamp_value(key.updated_at),
-        "rotated_at" => key.rotated_at.map(timestamp_value).unwrap_or(SortValue::Missing),
-        "size" => size_value(&key.size),
-        "vault.id" => text(&key.vault_id),
-        _ => text(&key.id),
+        "label" => |k| text(&k.label),
+        "algorithm" => |k| text(k.algorithm.as_str()),
+        "state" => |k| SortValue::Number(k.state.ordinal() as i64),
+        "activation_date" => |k| date_value(k.activation_date),
+        "deactivation_date" | "expiration_date" => |k| date_value(k.expiration_date),
+        "created_at" => |k| timestamp_value(k.created_at),
+        "updated_at" => |k| timestamp_value(k.updated_at),
+        "rotated_at" => |k| k.rotated_at.map(timestamp_value).unwrap_or(SortValue::Missing),
+        "size" => |k| size_value(&k.size),
+        "vault.id" => |k| text(&k.vault_id),
+        _ => |k| text(&k.id),
     }
 }

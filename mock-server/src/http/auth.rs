@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -203,15 +202,6 @@ pub async fn iam_token(State(state): State<AppState>, body: axum::body::Bytes) -
             "BXNIM0109E",
             format!("Property grant_type must be '{APIKEY_GRANT}' or 'refresh_token', found '{}'", other.unwrap_or("")),
         ),
-    }
-}
-
-/// Middleware on the UKO surface: 401 in UKO's shape unless the bearer token is valid.
-pub async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match state.auth.check(authorization) {
-        Ok(()) => next.run(request).await,
-        Err(error) => error.into_response(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `ApiError`, the only error that becomes an HTTP response, rendered as UKO's error JSON.
 //!
 //! `From<domain::Error>` below is the whole status-and-code table (ARCHITECTURE.md, Decisions). A handler's
-//! `ApiError` travels as a response extension; the `finish_response` middleware renders the body with the
+//! `ApiError` travels as a response extension; the gateway (`middleware::finish_response`) renders the body with the
 //! request's correlation id as `trace`, and also turns axum's own bare 404/405/413 answers into UKO's shape.
 
 use axum::http::{header, HeaderValue, StatusCode};

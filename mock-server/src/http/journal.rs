@@ -1,4 +1,4 @@
-//! Journal middleware: records every request that reached the UKO surface of an instance (method,
+//! Journal middleware (with the bearer-token check of the UKO surface): records every request that reached the UKO surface of an instance (method,
 //! path, operation, resource id, `If-Match`, status, ETag, fault) — never bodies or credentials — and
 //! carries out a dropped-connection fault.
 
@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{MatchedPath, OriginalUri, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::extract::InstanceScope;
 use super::{operation_for, AppState};
@@ -38,7 +38,8 @@ impl JournalNote {
     }
 }
 
-/// Records the request in its instance's journal after it was served.
+/// Checks the caller's bearer token, then records the request in its instance's journal after it was
+/// served.
 pub async fn record_request(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let note = JournalNote::default();
     request.extensions_mut().insert(note.clone());
@@ -62,7 +63,13 @@ pub async fn record_request(State(state): State<AppState>, mut request: Request,
     let if_match = request.headers().get(header::IF_MATCH).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let received_ms = u64::try_from(server_started().elapsed().as_millis()).unwrap_or(u64::MAX);
 
-    let response = next.run(request).await;
+    // Authorization is checked here rather than in a layer of its own (one layer per request less); a
+    // refused request is journaled like any other.
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let response = match state.auth.check(authorization) {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    };
 
     let contents = note.take();
     let etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);

@@ -1,15 +1,23 @@
-//! Cross-cutting request handling: correlation ids, UKO-shaped bodies for every error (ours and
-//! axum's), one log line per request, request size and time limits, and the `/instances/{id}` prefix
-//! rewrite.
+//! Cross-cutting request handling, in one [`Gateway`] service in front of the router: the
+//! `/instances/{id}` prefix rewrite, correlation ids, request size and time limits, UKO-shaped bodies for
+//! every error (ours and axum's) and one log line per request.
+//!
+//! One hand-written service rather than one `axum::middleware::from_fn` layer per concern: each such layer
+//! clones the boxed routes below it and boxes a future on every request, which cost more than the GET
+//! handler itself (see BENCHMARKS.md).
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
-use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::body::{Body, HttpBody};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
+use tower::{Service, ServiceExt};
 
 use super::error::ApiError;
 use super::extract::{CorrelationId, InstanceScope};
@@ -20,8 +28,48 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
 static REQUEST_SERIAL: AtomicU64 = AtomicU64::new(0);
 
-/// Assigns the correlation id, renders error bodies with it as `trace`, and logs the request.
-pub async fn finish_response(mut request: Request, next: Next) -> Response {
+/// The service in front of the router, cloned per connection (cloning clones the router's `Arc`).
+#[derive(Clone)]
+pub struct Gateway<S> {
+    inner: S,
+    limits: Limits,
+}
+
+impl<S> Gateway<S> {
+    /// Puts the gateway in front of `inner` (the router).
+    pub fn new(inner: S, limits: Limits) -> Self {
+        Gateway { inner, limits }
+    }
+}
+
+impl<S, B> Service<axum::http::Request<B>> for Gateway<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+    B: HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let inner = self.inner.clone();
+        let limits = self.limits;
+        Box::pin(async move { Ok(serve_request(inner, limits, request.map(Body::new)).await) })
+    }
+}
+
+/// One request through the gateway: rewrite, correlate, limit, route, finish.
+async fn serve_request<S>(inner: S, limits: Limits, request: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    let mut request = rewrite_instance_prefix(request);
     let correlation_id = request
         .headers()
         .get(CORRELATION_HEADER)
@@ -32,7 +80,19 @@ pub async fn finish_response(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(CorrelationId(correlation_id.clone()));
     let method = request.method().clone();
     let uri = request.uri().clone();
-    let mut response = next.run(request).await;
+    let response = match limit_request(limits, request).await {
+        Ok(request) => match inner.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+        Err(refused) => refused,
+    };
+    finish_response(response, &method, &uri, correlation_id)
+}
+
+/// Renders error bodies with the correlation id as `trace`, sets the correlation header and logs the
+/// request.
+fn finish_response(mut response: Response, method: &axum::http::Method, uri: &Uri, correlation_id: String) -> Response {
     let error = response.extensions_mut().remove::<ApiError>();
     let status = response.status();
     let is_json =
@@ -46,16 +106,15 @@ pub async fn finish_response(mut request: Request, next: Next) -> Response {
     };
     if let Some(error) = error {
         tracing::info!(%method, %uri, status = status.as_u16(), code = %error.code, message = %error.message, trace = %correlation_id, "request refused");
-        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
-        let connection = response.headers().get(header::CONNECTION).cloned();
         let mut rendered = Response::new(Body::from(error.body(&correlation_id)));
         *rendered.status_mut() = error.status;
         rendered.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(retry_after) = retry_after {
-            rendered.headers_mut().insert(header::RETRY_AFTER, retry_after);
-        }
-        if let Some(connection) = connection {
-            rendered.headers_mut().insert(header::CONNECTION, connection);
+        // The headers an error answer carries besides its body: when to retry, the closing of the
+        // connection, and a 405's allowed methods.
+        for name in [header::RETRY_AFTER, header::CONNECTION, header::ALLOW] {
+            if let Some(value) = response.headers().get(&name) {
+                rendered.headers_mut().insert(name, value.clone());
+            }
         }
         response = rendered;
     } else {
@@ -74,15 +133,19 @@ pub async fn finish_response(mut request: Request, next: Next) -> Response {
 /// The body is read here, whole, and handed on as bytes. After a 413 the rest of the body is drained (up
 /// to [`DRAIN_LIMIT_BYTES`], within the body timeout) before answering with `Connection: close`: a client
 /// still writing a large body would otherwise get a connection reset instead of the 413.
-pub async fn limit_request(State(limits): State<Limits>, request: Request, next: Next) -> Response {
+async fn limit_request(limits: Limits, request: Request) -> Result<Request, Response> {
     let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if header_bytes > limits.max_header_bytes {
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "request_header_fields_too_large",
             format!("The request headers must total at most {} bytes, found {header_bytes}", limits.max_header_bytes),
         )
-        .into_response();
+        .into_response());
+    }
+    if request.body().is_end_stream() {
+        // No body (most GETs): nothing to read, limit or time.
+        return Ok(request);
     }
     let (parts, body) = request.into_parts();
     let announced = parts
@@ -104,9 +167,9 @@ pub async fn limit_request(State(limits): State<Limits>, request: Request, next:
     let read = read_body(body, max, announced.is_some_and(|length| length > max as u64));
     let bytes = match tokio::time::timeout(limits.body_read_timeout, read).await {
         Ok(BodyRead::Complete(bytes)) => bytes,
-        Ok(BodyRead::TooLarge) => return too_large(),
+        Ok(BodyRead::TooLarge) => return Err(too_large()),
         Ok(BodyRead::Failed(error)) => {
-            return ApiError::invalid_json(format!("The request body could not be read: {error}")).into_response()
+            return Err(ApiError::invalid_json(format!("The request body could not be read: {error}")).into_response())
         }
         Err(_elapsed) => {
             let mut response = ApiError::new(
@@ -116,10 +179,10 @@ pub async fn limit_request(State(limits): State<Limits>, request: Request, next:
             )
             .into_response();
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
+            return Err(response);
         }
     };
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// Most bytes of an oversized body read and discarded before its 413 is sent.
@@ -166,14 +229,14 @@ async fn read_body(mut body: Body, max: usize, known_too_large: bool) -> BodyRea
 }
 
 /// Maps `/instances/{id}/api/v4/...` onto `/api/v4/...` with the instance id as an extension. Runs
-/// outside routing (it wraps the whole router) so the rewritten path is the one routed.
-pub async fn rewrite_instance_prefix(mut request: Request, next: Next) -> Response {
+/// before routing so the rewritten path is the one routed.
+fn rewrite_instance_prefix(mut request: Request) -> Request {
     let path = request.uri().path();
     if let Some(rest) = path.strip_prefix("/instances/") {
         let (instance_id, tail) = rest.split_once('/').unwrap_or((rest, ""));
         if !valid_instance_id(instance_id) {
             // Left unrewritten, the path matches no route and gets the UKO-shaped 404.
-            return next.run(request).await;
+            return request;
         }
         let instance_id = instance_id.to_owned();
         let new_path = format!("/{tail}");
@@ -186,7 +249,7 @@ pub async fn rewrite_instance_prefix(mut request: Request, next: Next) -> Respon
             request.extensions_mut().insert(InstanceScope(instance_id));
         }
     }
-    next.run(request).await
+    request
 }
 
 /// True for instance ids usable in a path and a file name.

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::domain::clock::Rfc3339Millis;
 use crate::domain::simulation::StatusEntry;
 use crate::domain::{self, Instance, Keystore, KeystoreType, ManagedKey, Template, Timestamp, Vault};
 
@@ -51,7 +52,7 @@ impl<T: Serialize> Serialize for ListEnvelope<T> {
 pub struct VaultReference<'a> {
     pub id: &'a str,
     pub name: &'a str,
-    pub href: String,
+    pub href: Link<'a>,
 }
 
 #[derive(Serialize)]
@@ -59,13 +60,13 @@ pub struct VaultBody<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub description: &'a str,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Rfc3339Millis,
+    pub updated_at: Rfc3339Millis,
     pub created_by: &'a str,
     pub updated_by: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_key_label: Option<&'a str>,
-    pub href: String,
+    pub href: Link<'a>,
     pub keys_count: usize,
     pub key_templates_count: usize,
     pub keystores_count: usize,
@@ -78,7 +79,7 @@ pub struct TemplateReference<'a> {
     #[serde(rename = "type")]
     pub types: Vec<&'static str>,
     pub alignment_status: &'static str,
-    pub href: String,
+    pub href: Link<'a>,
 }
 
 #[derive(Serialize)]
@@ -95,12 +96,12 @@ pub struct TemplateBody<'a> {
     pub keys_count: usize,
     pub key: KeyPropertiesBody<'a>,
     pub description: &'a str,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Rfc3339Millis,
+    pub updated_at: Rfc3339Millis,
     pub created_by: &'a str,
     pub updated_by: &'a str,
     pub keystores: Vec<TemplateKeystoreBody<'a>>,
-    pub href: String,
+    pub href: Link<'a>,
     pub managing_systems: Vec<&'static str>,
 }
 
@@ -181,11 +182,11 @@ pub struct KeystoreBody<'a> {
     pub groups: &'a [String],
     #[serde(rename = "type")]
     pub keystore_type: &'static str,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Rfc3339Millis,
+    pub updated_at: Rfc3339Millis,
     pub created_by: &'a str,
     pub updated_by: &'a str,
-    pub href: String,
+    pub href: Link<'a>,
     pub status: KeystoreStatusBody,
     pub tls_proxy: &'a str,
     #[serde(flatten)]
@@ -259,7 +260,7 @@ pub struct TargetKeystoreReference<'a> {
     pub name: &'a str,
     #[serde(rename = "type")]
     pub keystore_type: &'static str,
-    pub href: String,
+    pub href: Link<'a>,
 }
 
 #[derive(Serialize)]
@@ -320,7 +321,7 @@ pub struct StatusInKeystoreBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destruction_policy_duration: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub destruction_at: Option<String>,
+    pub destruction_at: Option<Rfc3339Millis>,
     pub keystore_sync_flag: &'static str,
     pub keystore_sync_flag_detail: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -364,15 +365,15 @@ pub struct ManagedKeyBody<'a> {
     pub label_tags: Vec<TagBody<'a>>,
     pub tags: Vec<TagBody<'a>>,
     pub is_rotatable: bool,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Rfc3339Millis,
+    pub updated_at: Rfc3339Millis,
     pub created_by: &'a str,
     pub updated_by: &'a str,
     pub referenced_keystores: Vec<TargetKeystoreReference<'a>>,
     pub instances: Vec<KeyInstanceBody<'a>>,
-    pub href: String,
+    pub href: Link<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rotated_at: Option<String>,
+    pub rotated_at: Option<Rfc3339Millis>,
     pub status_in_keystores: Vec<StatusInKeystoreBody>,
     pub deactivate_on_rotation: bool,
     pub managing_systems: Vec<&'static str>,
@@ -398,7 +399,7 @@ pub struct AssociatedResourceBody<'a> {
 pub struct ManagedKeyReference<'a> {
     pub id: &'a str,
     pub label: &'a str,
-    pub href: String,
+    pub href: Link<'a>,
 }
 
 #[derive(Serialize)]
@@ -416,32 +417,57 @@ pub struct Links<'a> {
     pub api_base: &'a str,
 }
 
-impl Links<'_> {
-    pub fn vault(&self, id: &str) -> String {
-        format!("{}/vaults/{id}", self.api_base)
+impl<'a> Links<'a> {
+    pub fn vault(&self, id: &'a str) -> Link<'a> {
+        Link { api_base: self.api_base, collection: "vaults", id }
     }
-    pub fn template(&self, id: &str) -> String {
-        format!("{}/templates/{id}", self.api_base)
+    pub fn template(&self, id: &'a str) -> Link<'a> {
+        Link { api_base: self.api_base, collection: "templates", id }
     }
-    pub fn keystore(&self, id: &str) -> String {
-        format!("{}/keystores/{id}", self.api_base)
+    pub fn keystore(&self, id: &'a str) -> Link<'a> {
+        Link { api_base: self.api_base, collection: "keystores", id }
     }
-    pub fn managed_key(&self, id: &str) -> String {
-        format!("{}/managed_keys/{id}", self.api_base)
+    pub fn managed_key(&self, id: &'a str) -> Link<'a> {
+        Link { api_base: self.api_base, collection: "managed_keys", id }
     }
 }
 
-fn time(timestamp: Timestamp) -> String {
-    timestamp.to_rfc3339_millis()
+/// An `href` (`{api_base}/{collection}/{id}`), written straight into the body that shows it: a body
+/// carries up to a dozen, and a `String` each was a good part of rendering one.
+#[derive(Clone, Copy, Debug)]
+pub struct Link<'a> {
+    api_base: &'a str,
+    collection: &'static str,
+    id: &'a str,
 }
 
-fn vault_reference<'a>(instance: &'a Instance, vault_id: &'a str, links: &Links<'_>) -> VaultReference<'a> {
+impl std::fmt::Display for Link<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.api_base)?;
+        f.write_str("/")?;
+        f.write_str(self.collection)?;
+        f.write_str("/")?;
+        f.write_str(self.id)
+    }
+}
+
+impl Serialize for Link<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+fn time(timestamp: Timestamp) -> Rfc3339Millis {
+    timestamp.rfc3339_millis()
+}
+
+fn vault_reference<'a>(instance: &'a Instance, vault_id: &'a str, links: &Links<'a>) -> VaultReference<'a> {
     let name = instance.vaults.get(vault_id).map(|v| v.name.as_str()).unwrap_or("");
     VaultReference { id: vault_id, name, href: links.vault(vault_id) }
 }
 
 /// Renders a vault with its counters.
-pub fn vault<'a>(instance: &'a Instance, vault: &'a Vault, links: &Links<'_>) -> VaultBody<'a> {
+pub fn vault<'a>(instance: &'a Instance, vault: &'a Vault, links: &Links<'a>) -> VaultBody<'a> {
     VaultBody {
         id: &vault.id,
         name: &vault.name,
@@ -468,7 +494,7 @@ fn template_keystore(entry: &domain::TemplateKeystore) -> TemplateKeystoreBody<'
 }
 
 /// Renders a key template.
-pub fn template<'a>(instance: &'a Instance, template: &'a Template, links: &Links<'_>) -> TemplateBody<'a> {
+pub fn template<'a>(instance: &'a Instance, template: &'a Template, links: &Links<'a>) -> TemplateBody<'a> {
     TemplateBody {
         vault: vault_reference(instance, &template.vault_id, links),
         id: &template.id,
@@ -502,7 +528,7 @@ pub fn keystore<'a>(
     instance: &'a Instance,
     keystore: &'a Keystore,
     health: domain::keystores::KeystoreHealth,
-    links: &Links<'_>,
+    links: &Links<'a>,
 ) -> KeystoreBody<'a> {
     let c = &keystore.connection;
     let connection = match keystore.keystore_type {
@@ -572,7 +598,7 @@ pub fn keystore<'a>(
 /// Renders a keystore health (GetKeystoreStatus and the embedded `status`).
 pub fn keystore_status(health: domain::keystores::KeystoreHealth) -> KeystoreStatusBody {
     KeystoreStatusBody {
-        last_heartbeat: health.last_heartbeat.map(time),
+        last_heartbeat: health.last_heartbeat.map(Timestamp::to_rfc3339_millis),
         health_status: health.health_status.as_str(),
         message: health.message,
     }
@@ -594,7 +620,7 @@ pub fn status_entries(
                     id: entry.keystore_id.clone(),
                     name: keystore.map(|k| k.name.clone()).unwrap_or_default(),
                     keystore_type: keystore.map(|k| k.keystore_type.as_str()).unwrap_or("ibm_cloud_kms"),
-                    href: links.keystore(&entry.keystore_id),
+                    href: links.keystore(&entry.keystore_id).to_string(),
                 },
                 instance: entry.instance_id.map(|id| InstanceReference { id }),
                 status: entry.status.as_str(),
@@ -623,7 +649,7 @@ pub fn managed_key<'a>(
     key: &'a ManagedKey,
     version: Option<&'a domain::KeyVersion>,
     statuses: Vec<StatusInKeystoreBody>,
-    links: &Links<'_>,
+    links: &Links<'a>,
 ) -> ManagedKeyBody<'a> {
     let template = instance.templates.get(&key.template_id);
     let current = key.current_version();
@@ -710,7 +736,7 @@ fn verification_pattern(algorithm: domain::Algorithm, material: &str) -> Verific
 pub fn associated_resource<'a>(
     instance: &'a Instance,
     resource: &'a domain::AssociatedResource,
-    links: &Links<'_>,
+    links: &Links<'a>,
 ) -> AssociatedResourceBody<'a> {
     let key = instance.managed_keys.get(&resource.managed_key_id);
     let keystore = instance.keystore_or_removed(&resource.keystore_id);
