@@ -20,6 +20,9 @@ use crate::{cargo, project_root};
 const KEY_ID: &str = "44444444-4444-4444-8444-000000000001";
 const CONNECTIONS: usize = 32;
 
+/// The groups of figures `--only` can pick.
+const GROUPS: [&str; 6] = ["start", "memory", "throughput", "list", "durable", "conformance"];
+
 /// How long and how often each figure is measured.
 struct Plan {
     quick: bool,
@@ -55,6 +58,12 @@ impl Figure {
 /// Entry point of `cargo xtask bench`.
 pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     let quick = arguments.iter().any(|a| a == "--quick");
+    let only: Option<&str> =
+        arguments.iter().position(|a| a == "--only").and_then(|i| arguments.get(i + 1)).map(String::as_str);
+    if let Some(group) = only.filter(|group| !GROUPS.contains(group)) {
+        bail!("unknown group '{group}' for --only; the groups are {}", GROUPS.join(", "));
+    }
+    let wanted = |group: &str| only.is_none_or(|only| only == group);
     let plan = if quick {
         Plan { quick, repetitions: 1, load_duration: Duration::from_millis(500), cold_starts: 2 }
     } else {
@@ -92,24 +101,29 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let mut figures = Vec::new();
 
-    println!("== cold start");
-    figures.push(cold_start(&mock, &plan, None)?);
-    println!("== start with a 20,000-key fixture");
-    figures.push(cold_start(&mock, &plan, Some(&big_fixture))?);
-
-    println!("== memory");
-    figures.extend(memory(&mock, &big_fixture)?);
-
-    println!("== GET managed key and POST sync under load, against the baseline");
-    figures.extend(runtime.block_on(throughput(&mock, &xtask, &plan))?);
-
-    println!("== list with filter, sort and page over 20,000 keys");
-    figures.push(runtime.block_on(list_latency(&mock, &big_fixture, &plan))?);
-
-    println!("== durable writes (--state-file)");
-    figures.push(runtime.block_on(durable_writes(&mock, &plan, &out_dir))?);
-
-    if conformance_built {
+    if wanted("start") {
+        println!("== cold start");
+        figures.push(cold_start(&mock, &plan, None)?);
+        println!("== start with a 20,000-key fixture");
+        figures.push(cold_start(&mock, &plan, Some(&big_fixture))?);
+    }
+    if wanted("memory") {
+        println!("== memory");
+        figures.extend(memory(&mock, &big_fixture)?);
+    }
+    if wanted("throughput") {
+        println!("== GET managed key and POST sync under load, against the baseline");
+        figures.extend(runtime.block_on(throughput(&mock, &xtask, &plan))?);
+    }
+    if wanted("list") {
+        println!("== list with filter, sort and page over 20,000 keys");
+        figures.push(runtime.block_on(list_latency(&mock, &big_fixture, &plan))?);
+    }
+    if wanted("durable") {
+        println!("== durable writes (--state-file)");
+        figures.push(runtime.block_on(durable_writes(&mock, &plan, &out_dir))?);
+    }
+    if conformance_built && wanted("conformance") {
         println!("== conformance suite with the in-process reference client");
         figures.push(conformance_rate(&release.join("uko-conformance"), &plan)?);
     }

@@ -1,6 +1,6 @@
 //! Project automation, run as `cargo xtask <command>`:
 //! - `ci`: what `.ci/run` checks (fmt, clippy, tests), for running locally.
-//! - `bench [--quick]`: the ratio benchmarks of BENCHMARKS.md.
+//! - `bench [--quick] [--only GROUP]`: the ratio benchmarks of BENCHMARKS.md.
 //! - `baseline-server`: the bare axum server the benchmarks compare against (started by `bench`).
 //! - `load URL`: the benchmarks' load generator alone, for profiling a running server.
 //! - `hostile [--cases N]`: the hostile-input campaign at benchmark size (100,000 cases), figures recorded.
@@ -45,7 +45,8 @@ fn main() -> anyhow::Result<()> {
             println!("usage: cargo xtask <command>\n");
             println!("  ci                 cargo fmt --check, clippy -D warnings, tests (as .ci/run does)");
             println!("  bench [--quick]    build release binaries and measure the BENCHMARKS.md figures");
-            println!("                     (--quick: a short smoke run that proves the benchmarks still work)");
+            println!("                     (--quick: a short smoke run that proves the benchmarks still work;");
+            println!("                     --only start|memory|throughput|list|durable|conformance: one group)");
             println!("  tidy               module docs, whitespace, test attributes, fixtures, ARCHITECTURE.md names");
             println!("  baseline-server    bare axum server used as the benchmarks' baseline (internal)");
             println!("  load URL [--seconds N] [--method M] [--header NAME:VALUE]");

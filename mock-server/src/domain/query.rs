@@ -225,7 +225,9 @@ impl<'a> SortCell<'a> {
 ///
 /// Only the requested page is sorted: two selection steps first find the records of ranks
 /// `offset..offset + limit` (a page of 100 out of 20,000 keys must not pay for sorting all 20,000, nor
-/// for sorting every record before it), and each record's sort values are computed once.
+/// for sorting every record before it). The first criterion's value of each record is computed once and
+/// kept next to its position, so most comparisons read one contiguous array; later criteria are read from
+/// the records only when the first one ties.
 fn finish<T>(
     matched: Vec<&T>,
     sort: &[SortKey],
@@ -235,37 +237,53 @@ fn finish<T>(
 ) -> Listing {
     debug_assert!(matched.windows(2).all(|pair| id(pair[0]) < id(pair[1])), "records must come in id order");
     let total_count = matched.len();
-    let stride = sort.len();
-    let readers: Vec<SortField<T>> = sort.iter().map(|key| field(&key.field)).collect();
-    let mut cells: Vec<SortCell<'_>> = Vec::with_capacity(total_count * stride);
-    for record in &matched {
-        cells.extend(readers.iter().map(|read| SortCell::new(read(record))));
-    }
-    let compare = |a: &usize, b: &usize| {
-        let (row_a, row_b) = (&cells[a * stride..(a + 1) * stride], &cells[b * stride..(b + 1) * stride]);
-        for ((cell_a, cell_b), key) in row_a.iter().zip(row_b).zip(sort) {
-            let ordering = cell_a.compare(cell_b);
-            let ordering = if key.descending { ordering.reverse() } else { ordering };
-            if ordering != Ordering::Equal {
-                return ordering;
-            }
-        }
-        a.cmp(b)
+    let readers: Vec<(SortField<T>, bool)> = sort.iter().map(|key| (field(&key.field), key.descending)).collect();
+    let Some(((first, first_descending), later)) = readers.split_first() else {
+        return page_of(matched, (0..total_count).collect(), &id, page);
     };
-    let mut order: Vec<usize> = (0..total_count).collect();
+    let mut entries: Vec<(SortCell<'_>, usize)> =
+        matched.iter().enumerate().map(|(index, record)| (SortCell::new(first(record)), index)).collect();
+    let compare = |(cell_a, a): &(SortCell<'_>, usize), (cell_b, b): &(SortCell<'_>, usize)| {
+        let ordering = cell_a.compare(cell_b);
+        let ordering = if *first_descending { ordering.reverse() } else { ordering };
+        ordering
+            .then_with(|| {
+                for (read, descending) in later {
+                    let ordering = read(matched[*a]).cmp(&read(matched[*b]));
+                    let ordering = if *descending { ordering.reverse() } else { ordering };
+                    if ordering != Ordering::Equal {
+                        return ordering;
+                    }
+                }
+                Ordering::Equal
+            })
+            .then(a.cmp(b))
+    };
     let end = page.offset.saturating_add(page.limit).min(total_count);
     let start = page.offset.min(end);
     if end < total_count {
-        order.select_nth_unstable_by(end, compare);
+        entries.select_nth_unstable_by(end, compare);
     }
-    let before_page = &mut order[..end];
+    let before_page = &mut entries[..end];
     if start > 0 && start < end {
         before_page.select_nth_unstable_by(start, compare);
     }
     let on_page = &mut before_page[start..];
     on_page.sort_unstable_by(compare);
-    let ids = on_page.iter().map(|index| id(matched[*index]).to_owned()).collect();
-    Listing { total_count, page, ids }
+    let order = on_page.iter().map(|(_, index)| *index).collect();
+    page_of(matched, order, &id, Page { offset: 0, ..page }).with_page(page, total_count)
+}
+
+/// The ids of `order`'s records from `page.offset` on, at most `page.limit` of them.
+fn page_of<T>(matched: Vec<&T>, order: Vec<usize>, id: &impl Fn(&T) -> &str, page: Page) -> Listing {
+    let ids = order.iter().skip(page.offset).take(page.limit).map(|index| id(matched[*index]).to_owned()).collect();
+    Listing { total_count: matched.len(), page, ids }
+}
+
+impl Listing {
+    fn with_page(self, page: Page, total_count: usize) -> Listing {
+        Listing { total_count, page, ..self }
+    }
 }
 
 fn text(value: &str) -> SortValue<'_> {
@@ -841,5 +859,75 @@ fn managed_key_sort_field(field: &str) -> SortField<ManagedKey> {
         "size" => |k| size_value(&k.size),
         "vault.id" => |k| text(&k.vault_id),
         _ => |k| text(&k.id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A record with one field of each sort-value kind.
+    #[derive(Debug)]
+    struct Row {
+        id: String,
+        text: String,
+        number: Option<i64>,
+    }
+
+    fn field(name: &str) -> SortField<Row> {
+        match name {
+            "text" => |r| text(&r.text),
+            "number" => |r| r.number.map(SortValue::Number).unwrap_or(SortValue::Missing),
+            _ => |r| text(&r.id),
+        }
+    }
+
+    /// Texts that tie on their first 16 bytes, differ only by trailing NULs, or are empty.
+    fn sort_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[ab]{0,3}".prop_map(|tail| format!("shared-prefix-16b{tail}")),
+            "[ab\u{0}]{0,18}",
+            "a[\u{0}]{0,2}",
+            Just(String::new()),
+            "\\PC{0,20}",
+        ]
+    }
+
+    proptest! {
+        /// The page chosen by selection and compared through inline heads is the page a plain full sort
+        /// of the values (ties by id) gives.
+        #[test]
+        fn a_page_is_the_slice_of_the_fully_sorted_records(
+            rows in prop::collection::vec((sort_text(), prop::option::of(-3i64..3)), 0..60),
+            criteria in prop::collection::vec((prop::sample::select(vec!["text", "number", "id"]), any::<bool>()), 1..3),
+            limit in 1usize..15,
+            offset in 0usize..70,
+        ) {
+            let records: Vec<Row> = rows
+                .into_iter()
+                .enumerate()
+                .map(|(index, (text, number))| Row { id: format!("id-{index:04}"), text, number })
+                .collect();
+            let sort: Vec<SortKey> =
+                criteria.iter().map(|(name, descending)| SortKey { field: (*name).to_owned(), descending: *descending }).collect();
+            let listing = finish(records.iter().collect(), &sort, field, |r| &r.id, Page { limit, offset });
+
+            let mut expected: Vec<&Row> = records.iter().collect();
+            expected.sort_by(|a, b| {
+                for key in &sort {
+                    let read = field(&key.field);
+                    let ordering = read(a).cmp(&read(b));
+                    let ordering = if key.descending { ordering.reverse() } else { ordering };
+                    if ordering != Ordering::Equal {
+                        return ordering;
+                    }
+                }
+                a.id.cmp(&b.id)
+            });
+            let expected: Vec<String> = expected.iter().skip(offset).take(limit).map(|r| r.id.clone()).collect();
+            prop_assert_eq!(listing.total_count, records.len());
+            prop_assert_eq!(listing.ids, expected);
+        }
     }
 }
