@@ -182,42 +182,36 @@ impl Params {
 /// Reads one sort field of a record; chosen once per sort criterion, not per record.
 type SortField<T> = for<'a> fn(&'a T) -> SortValue<'a>;
 
-/// A sort value laid out for comparison without leaving a contiguous array: numbers and the first 16
-/// bytes of a text are folded into one integer (`head`), so the full text is only read when two heads tie.
-#[derive(Clone, Copy)]
-struct SortCell<'a> {
-    rank: u8,
-    head: u128,
-    text: &'a str,
+/// A sort value folded into one integer whose unsigned order is [`SortValue`]'s order, so that most
+/// comparisons are one integer comparison on a contiguous array. Big-endian bytes: the kind (missing,
+/// number, text), then a number with its sign bit flipped, or a text's first [`TEXT_HEAD`] bytes
+/// zero-padded followed by its length (capped at `TEXT_HEAD + 1`). Equal keys mean equal values, except
+/// for two texts longer than the head that share it ([`key_is_exact`]).
+fn sort_key(value: SortValue<'_>) -> u128 {
+    let mut bytes = [0u8; 16];
+    match value {
+        SortValue::Missing => {}
+        SortValue::Number(number) => {
+            bytes[0] = 1;
+            bytes[1..9].copy_from_slice(&((number as u64) ^ (1 << 63)).to_be_bytes());
+        }
+        SortValue::Text(text) => {
+            bytes[0] = 2;
+            let head = &text.as_bytes()[..text.len().min(TEXT_HEAD)];
+            bytes[1..1 + head.len()].copy_from_slice(head);
+            // Zero padding ties "a" with "a\0"; the length orders them as their bytes do.
+            bytes[15] = text.len().min(TEXT_HEAD + 1) as u8;
+        }
+    }
+    u128::from_be_bytes(bytes)
 }
 
-impl<'a> SortCell<'a> {
-    fn new(value: SortValue<'a>) -> Self {
-        match value {
-            SortValue::Missing => SortCell { rank: 0, head: 0, text: "" },
-            // Flipping the sign bit makes unsigned order match signed order.
-            SortValue::Number(number) => SortCell { rank: 1, head: u128::from((number as u64) ^ (1 << 63)), text: "" },
-            SortValue::Text(text) => {
-                let mut head = [0u8; 16];
-                let prefix = &text.as_bytes()[..text.len().min(16)];
-                head[..prefix.len()].copy_from_slice(prefix);
-                SortCell { rank: 2, head: u128::from_be_bytes(head), text }
-            }
-        }
-    }
+/// Text bytes kept in a [`sort_key`].
+const TEXT_HEAD: usize = 14;
 
-    /// The same order as [`SortValue`]'s: zero-padded big-endian heads order texts like their bytes
-    /// do, and equal heads fall back to the whole texts.
-    fn compare(&self, other: &Self) -> Ordering {
-        match self.rank.cmp(&other.rank).then(self.head.cmp(&other.head)) {
-            // Equal heads of short texts can only differ by trailing NUL bytes, i.e. by length.
-            Ordering::Equal if self.text.len() <= 16 && other.text.len() <= 16 => {
-                self.text.len().cmp(&other.text.len())
-            }
-            Ordering::Equal => self.text.cmp(other.text),
-            ordering => ordering,
-        }
-    }
+/// Whether two values with this (equal) key are equal: false only for texts longer than the head.
+fn key_is_exact(key: u128) -> bool {
+    !(key >> 120 == 2 && key & 0xff == TEXT_HEAD as u128 + 1)
 }
 
 /// Sorts, counts and pages records that passed the filters. `matched` must be in ascending id order
@@ -225,9 +219,9 @@ impl<'a> SortCell<'a> {
 ///
 /// Only the requested page is sorted: two selection steps first find the records of ranks
 /// `offset..offset + limit` (a page of 100 out of 20,000 keys must not pay for sorting all 20,000, nor
-/// for sorting every record before it). The first criterion's value of each record is computed once and
-/// kept next to its position, so most comparisons read one contiguous array; later criteria are read from
-/// the records only when the first one ties.
+/// for sorting every record before it). The first criterion's value of each record is computed once, as a
+/// [`sort_key`] next to its position, so most comparisons are one integer comparison; the values are read
+/// from the records only when two keys tie.
 fn finish<T>(
     matched: Vec<&T>,
     sort: &[SortKey],
@@ -241,23 +235,29 @@ fn finish<T>(
     let Some(((first, first_descending), later)) = readers.split_first() else {
         return page_of(matched, (0..total_count).collect(), &id, page);
     };
-    let mut entries: Vec<(SortCell<'_>, usize)> =
-        matched.iter().enumerate().map(|(index, record)| (SortCell::new(first(record)), index)).collect();
-    let compare = |(cell_a, a): &(SortCell<'_>, usize), (cell_b, b): &(SortCell<'_>, usize)| {
-        let ordering = cell_a.compare(cell_b);
-        let ordering = if *first_descending { ordering.reverse() } else { ordering };
-        ordering
-            .then_with(|| {
-                for (read, descending) in later {
-                    let ordering = read(matched[*a]).cmp(&read(matched[*b]));
-                    let ordering = if *descending { ordering.reverse() } else { ordering };
-                    if ordering != Ordering::Equal {
-                        return ordering;
-                    }
+    // Descending order is ascending order of the complemented key.
+    let mut entries: Vec<(u128, usize)> = matched
+        .iter()
+        .enumerate()
+        .map(|(index, record)| {
+            let key = sort_key(first(record));
+            (if *first_descending { !key } else { key }, index)
+        })
+        .collect();
+    let compare = |(key_a, a): &(u128, usize), (key_b, b): &(u128, usize)| {
+        key_a.cmp(key_b).then_with(|| {
+            let exact = key_is_exact(if *first_descending { !key_a } else { *key_a });
+            let criteria =
+                (!exact).then_some((first, first_descending)).into_iter().chain(later.iter().map(|(r, d)| (r, d)));
+            for (read, descending) in criteria {
+                let ordering = read(matched[*a]).cmp(&read(matched[*b]));
+                let ordering = if *descending { ordering.reverse() } else { ordering };
+                if ordering != Ordering::Equal {
+                    return ordering;
                 }
-                Ordering::Equal
-            })
-            .then(a.cmp(b))
+            }
+            a.cmp(b)
+        })
     };
     let end = page.offset.saturating_add(page.limit).min(total_count);
     let start = page.offset.min(end);
