@@ -19,6 +19,11 @@
 //! ticket is already durable returns at once (group commit). Since every write snapshots the state as it
 //! is after the previous write finished, a newer state is never overwritten by an older snapshot.
 //!
+//! From the server ([`StateFile::save_async`]) only one write runs at a time, on a blocking thread; the
+//! requests that changed something meanwhile wait for it asynchronously (a `watch` of the durable ticket)
+//! and the next one to find no write running starts the write that covers them all. Thirty-two concurrent
+//! changes thus cost one or two writes, not thirty-two blocking threads queued on the mutex.
+//!
 //! Reads that move simulation state (fault-rule counters, `unreachable_for_calls`, heartbeats) are saved
 //! with the next change or at shutdown, not on their own.
 //!
@@ -30,7 +35,7 @@ use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
@@ -52,6 +57,11 @@ pub struct StateFile {
     changes: AtomicU64,
     /// The highest ticket whose state is on disk. The mutex also serialises writers.
     durable: Mutex<u64>,
+    /// The durable ticket as published to waiting requests; also bumped after a failed write so that a
+    /// waiter retries it.
+    written: tokio::sync::watch::Sender<u64>,
+    /// Whether a write started by [`StateFile::save_async`] is running.
+    writing: AtomicBool,
 }
 
 /// Why a state file cannot be used at start.
@@ -90,7 +100,13 @@ pub fn attach(store: &Store, path: &Path) -> Result<(), StateFileError> {
 impl StateFile {
     /// A state file at `path` (nothing is read or written yet).
     pub fn new(path: &Path) -> StateFile {
-        StateFile { path: path.to_owned(), changes: AtomicU64::new(0), durable: Mutex::new(0) }
+        StateFile {
+            path: path.to_owned(),
+            changes: AtomicU64::new(0),
+            durable: Mutex::new(0),
+            written: tokio::sync::watch::Sender::new(0),
+            writing: AtomicBool::new(false),
+        }
     }
 
     /// The file's path.
@@ -113,6 +129,36 @@ impl StateFile {
     /// started after this call already did.
     pub fn save(&self, store: &Store) -> Result<(), SaveError> {
         let ticket = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
+        self.write_covering(ticket, store)
+    }
+
+    /// [`StateFile::save`] for the server: waits for the running write when there is one, and otherwise
+    /// writes on a blocking thread; either way it returns once a write covering this change is on disk.
+    pub async fn save_async(self: Arc<Self>, store: Store) -> Result<(), SaveError> {
+        let ticket = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut written = self.written.subscribe();
+        loop {
+            if *written.borrow_and_update() >= ticket {
+                return Ok(());
+            }
+            if self.writing.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                let writer = self.clone();
+                let store = store.clone();
+                let result = tokio::task::spawn_blocking(move || writer.write_covering(ticket, &store)).await;
+                // Cleared before the waiters are woken: one of them may have to write next.
+                self.writing.store(false, Ordering::SeqCst);
+                self.written.send_modify(|_| {});
+                return result.map_err(|error| self.save_error(io::Error::other(error)))?;
+            }
+            // A write is running; it may not cover this ticket, so look again once it finished.
+            if written.changed().await.is_err() {
+                return Err(self.save_error(io::Error::other("the state file was closed")));
+            }
+        }
+    }
+
+    /// Writes the store's state unless a write already covered `ticket`.
+    fn write_covering(&self, ticket: u64, store: &Store) -> Result<(), SaveError> {
         let mut durable = self.durable.lock().unwrap_or_else(PoisonError::into_inner);
         if *durable >= ticket {
             return Ok(());
@@ -125,6 +171,7 @@ impl StateFile {
         bytes.push(b'\n');
         write_atomically(&self.path, &bytes).map_err(|error| self.save_error(error))?;
         *durable = covered;
+        self.written.send_replace(covered);
         Ok(())
     }
 

@@ -136,11 +136,7 @@ impl Store {
         let Some(state_file) = self.state_file().cloned() else {
             return Ok(());
         };
-        let store = self.clone();
-        let path = state_file.path().to_owned();
-        tokio::task::spawn_blocking(move || state_file.save(&store))
-            .await
-            .map_err(|error| SaveError { path, source: std::io::Error::other(error) })?
+        state_file.save_async(self.clone()).await
     }
 
     /// A fresh instance from the factory, not yet installed.
