@@ -203,7 +203,7 @@ impl Fixture {
         instance.templates = by_id(self.templates, |t| &t.id);
         instance.keystores = by_id(self.keystores, |k| &k.id);
         instance.removed_keystores = by_id(self.removed_keystores, |k| &k.id);
-        instance.managed_keys = by_id(self.managed_keys, |k| &k.id);
+        instance.managed_keys = by_id(self.managed_keys, |k| &k.id).into();
         for key in instance.managed_keys.values_mut() {
             key.shrink_to_fit();
         }

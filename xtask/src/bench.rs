@@ -117,7 +117,7 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     }
     if wanted("list") {
         println!("== list with filter, sort and page over 20,000 keys");
-        figures.push(runtime.block_on(list_latency(&mock, &big_fixture, &plan))?);
+        figures.extend(runtime.block_on(list_latency(&mock, &big_fixture, &plan))?);
     }
     if wanted("durable") {
         println!("== durable writes (--state-file)");
@@ -128,7 +128,16 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         figures.push(conformance_rate(&release.join("uko-conformance"), &plan)?);
     }
 
+    if plan.quick {
+        // One short sample per figure proves the measuring works, not what the figures are.
+        for figure in &mut figures {
+            figure.met = None;
+        }
+    }
     print_table(&figures);
+    if plan.quick {
+        println!("quick run: one short sample per figure; targets are judged only by a full `cargo xtask bench`");
+    }
     let json = json!({
         "quick": plan.quick,
         "figures": figures.iter().map(|f| json!({
@@ -375,9 +384,35 @@ async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Ve
     ])
 }
 
-async fn list_latency(mock: &Path, big_fixture: &Path, plan: &Plan) -> anyhow::Result<Figure> {
+/// The list figures: a client walking the pages of one query (as the Go SDK's pager does), and requests
+/// that each ask a query other than the one before, so no remembered order serves them.
+async fn list_latency(mock: &Path, big_fixture: &Path, plan: &Plan) -> anyhow::Result<Vec<Figure>> {
     let fixture = big_fixture.display().to_string();
     let (server, _) = start_mock(mock, &["--fixture", &fixture])?;
+    let walk = |index: usize| {
+        let offset = (index * 100) % 10_000;
+        format!("state=active,deactivated&algorithm=aes&sort=label,-created_at&limit=100&offset={offset}")
+    };
+    let fresh = |index: usize| {
+        let offset = (index * 100) % 10_000;
+        let sort = if index % 2 == 0 { "label,-created_at" } else { "-created_at,label" };
+        format!("state=active,deactivated&algorithm=aes&sort={sort}&limit=100&offset={offset}")
+    };
+    let walked = list_figure(&server.base_url, plan, "list filter+sort+page over 20,000 keys, p99", walk).await?;
+    let mut unremembered =
+        list_figure(&server.base_url, plan, "list over 20,000 keys, a new query each request, p99", fresh).await?;
+    // Reported beside the target figure: what a page costs when no remembered order can serve it.
+    unremembered.met = None;
+    unremembered.target = "reported".into();
+    Ok(vec![walked, unremembered])
+}
+
+async fn list_figure(
+    base_url: &str,
+    plan: &Plan,
+    name: &'static str,
+    query: impl Fn(usize) -> String,
+) -> anyhow::Result<Figure> {
     let client = reqwest::Client::new();
     let requests = if plan.quick { 50 } else { 500 };
     let mut samples = Vec::new();
@@ -386,11 +421,7 @@ async fn list_latency(mock: &Path, big_fixture: &Path, plan: &Plan) -> anyhow::R
     for _ in 0..plan.repetitions {
         let mut latencies = Vec::new();
         for index in 0..requests {
-            let offset = (index * 100) % 10_000;
-            let url = format!(
-                "{}/api/v4/managed_keys?state=active,deactivated&algorithm=aes&sort=label,-created_at&limit=100&offset={offset}",
-                server.base_url
-            );
+            let url = format!("{base_url}/api/v4/managed_keys?{}", query(index));
             let started = Instant::now();
             let response = client.get(&url).send().await?;
             if !response.status().is_success() {
@@ -400,10 +431,9 @@ async fn list_latency(mock: &Path, big_fixture: &Path, plan: &Plan) -> anyhow::R
             latencies.push(started.elapsed());
         }
         latencies.sort();
-        let p99 = latencies[latencies.len().saturating_sub(1) * 99 / 100];
-        samples.push(p99.as_secs_f64() * 1000.0);
-        medians.push(latencies[latencies.len() / 2].as_secs_f64() * 1000.0);
         let at = |fraction: f64| latencies[((latencies.len() - 1) as f64 * fraction) as usize].as_secs_f64() * 1000.0;
+        samples.push(at(0.99));
+        medians.push(at(0.5));
         distributions.push(format!("{:.2}/{:.2}/{:.2}/{:.2}", at(0.5), at(0.9), at(0.99), at(1.0)));
     }
     let met = median(&samples) < 5.0;
@@ -412,14 +442,7 @@ async fn list_latency(mock: &Path, big_fixture: &Path, plan: &Plan) -> anyhow::R
         median(&medians),
         distributions.join(", ")
     );
-    Ok(Figure {
-        name: "list filter+sort+page over 20,000 keys, p99",
-        unit: "ms",
-        samples,
-        target: "< 5 ms".into(),
-        met: Some(met),
-        note,
-    })
+    Ok(Figure { name, unit: "ms", samples, target: "< 5 ms".into(), met: Some(met), note })
 }
 
 async fn durable_writes(mock: &Path, plan: &Plan, out_dir: &Path) -> anyhow::Result<Figure> {
@@ -474,14 +497,18 @@ fn conformance_rate(binary: &Path, plan: &Plan) -> anyhow::Result<Figure> {
         .output()
         .with_context(|| format!("cannot run {}", binary.display()))?;
     let rate = cases as f64 / started.elapsed().as_secs_f64();
-    let note =
-        if output.status.success() { String::new() } else { "the reference client failed some cases".to_owned() };
+    let passed = output.status.success();
+    let note = if passed {
+        format!("{cases} cases, wall time; cases wait out real Retry-After and backoff delays, so the rate depends on how many run at once")
+    } else {
+        "the reference client failed some cases (a failed run does not meet the target)".to_owned()
+    };
     Ok(Figure {
         name: "conformance cases/s (in-process reference client)",
         unit: "cases/s",
         samples: vec![rate],
         target: ">= 100 cases/s".into(),
-        met: Some(rate >= 100.0),
+        met: Some(passed && rate >= 100.0),
         note,
     })
 }

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod error;
 pub mod faults;
 pub mod journal;
+pub mod key_table;
 pub mod keystores;
 pub mod managed_keys;
 pub mod model;
@@ -101,7 +102,7 @@ pub struct Instance {
     pub keystores: BTreeMap<String, Keystore>,
     /// Keystores deleted from UKO, kept so keys can show `target_keystore_removed_by_user` entries.
     pub removed_keystores: BTreeMap<String, Keystore>,
-    pub managed_keys: BTreeMap<String, ManagedKey>,
+    pub managed_keys: key_table::KeyTable,
     pub associated_resources: Vec<AssociatedResource>,
     /// Fault rules (part of the state: fixtures can ship them, exports keep them).
     #[serde(default)]
@@ -112,6 +113,9 @@ pub struct Instance {
     /// Keystores that fail during the current request (set by a fired `KeystoreFailure` rule).
     #[serde(skip)]
     pub failing_keystores: Vec<String>,
+    /// The order of the managed-key list being paged through (a cache; never visible state).
+    #[serde(skip)]
+    pub list_cache: query::ListCache,
 }
 
 impl Instance {
@@ -126,11 +130,12 @@ impl Instance {
             templates: BTreeMap::new(),
             keystores: BTreeMap::new(),
             removed_keystores: BTreeMap::new(),
-            managed_keys: BTreeMap::new(),
+            managed_keys: key_table::KeyTable::default(),
             associated_resources: Vec::new(),
             faults: faults::FaultPlan::seeded(seed),
             journal: journal::Journal::default(),
             failing_keystores: Vec::new(),
+            list_cache: query::ListCache::default(),
         }
     }
 

@@ -182,13 +182,16 @@ impl Params {
 /// Reads one sort field of a record; chosen once per sort criterion, not per record.
 type SortField<T> = for<'a> fn(&'a T) -> SortValue<'a>;
 
-/// A sort value folded into one integer whose unsigned order is [`SortValue`]'s order, so that most
-/// comparisons are one integer comparison on a contiguous array. Big-endian bytes: the kind (missing,
-/// number, text), then a number with its sign bit flipped, or a text's first [`TEXT_HEAD`] bytes
-/// zero-padded followed by its length (capped at `TEXT_HEAD + 1`). Equal keys mean equal values, except
-/// for two texts longer than the head that share it ([`key_is_exact`]).
-fn sort_key(value: SortValue<'_>) -> u128 {
-    let mut bytes = [0u8; 16];
+/// A sort value folded into two integers whose unsigned order is [`SortValue`]'s order, so that most
+/// comparisons are integer comparisons on a contiguous array. Big-endian bytes: the kind (missing, number,
+/// text), then a number with its sign bit flipped, or a text's first [`TEXT_HEAD`] bytes zero-padded
+/// followed by its length (capped at `TEXT_HEAD + 1`). Equal keys mean equal values, except for two texts
+/// longer than the head that share it ([`key_is_exact`]). Descending order is ascending order of the
+/// complemented key ([`directed`]).
+type FoldedKey = (u128, u128);
+
+fn sort_key(value: SortValue<'_>) -> FoldedKey {
+    let mut bytes = [0u8; 32];
     match value {
         SortValue::Missing => {}
         SortValue::Number(number) => {
@@ -200,18 +203,28 @@ fn sort_key(value: SortValue<'_>) -> u128 {
             let head = &text.as_bytes()[..text.len().min(TEXT_HEAD)];
             bytes[1..1 + head.len()].copy_from_slice(head);
             // Zero padding ties "a" with "a\0"; the length orders them as their bytes do.
-            bytes[15] = text.len().min(TEXT_HEAD + 1) as u8;
+            bytes[31] = text.len().min(TEXT_HEAD + 1) as u8;
         }
     }
-    u128::from_be_bytes(bytes)
+    let (high, low) = bytes.split_at(16);
+    (u128::from_be_bytes(high.try_into().unwrap_or_default()), u128::from_be_bytes(low.try_into().unwrap_or_default()))
 }
 
-/// Text bytes kept in a [`sort_key`].
-const TEXT_HEAD: usize = 14;
+/// Text bytes kept in a [`sort_key`] (labels and names up to this length sort without reading the text).
+const TEXT_HEAD: usize = 30;
 
-/// Whether two values with this (equal) key are equal: false only for texts longer than the head.
-fn key_is_exact(key: u128) -> bool {
-    !(key >> 120 == 2 && key & 0xff == TEXT_HEAD as u128 + 1)
+/// Whether two values with this (equal, undirected) key are equal: false only for texts longer than the head.
+fn key_is_exact((high, low): FoldedKey) -> bool {
+    !(high >> 120 == 2 && low & 0xff == TEXT_HEAD as u128 + 1)
+}
+
+/// The key of a value for an ascending or descending criterion.
+fn directed((high, low): FoldedKey, descending: bool) -> FoldedKey {
+    if descending {
+        (!high, !low)
+    } else {
+        (high, low)
+    }
 }
 
 /// Sorts, counts and pages records that passed the filters. `matched` must be in ascending id order
@@ -219,9 +232,9 @@ fn key_is_exact(key: u128) -> bool {
 ///
 /// Only the requested page is sorted: two selection steps first find the records of ranks
 /// `offset..offset + limit` (a page of 100 out of 20,000 keys must not pay for sorting all 20,000, nor
-/// for sorting every record before it). The first criterion's value of each record is computed once, as a
-/// [`sort_key`] next to its position, so most comparisons are one integer comparison; the values are read
-/// from the records only when two keys tie.
+/// for sorting every record before it). Each record's sort values are folded once into [`sort_key`]s: the
+/// first criterion's next to its position, so most comparisons read one contiguous array, the later ones
+/// in a second array read when the first ties. A record itself is read only when two long texts tie.
 fn finish<T>(
     matched: Vec<&T>,
     sort: &[SortKey],
@@ -235,41 +248,75 @@ fn finish<T>(
     let Some(((first, first_descending), later)) = readers.split_first() else {
         return page_of(matched, (0..total_count).collect(), &id, page);
     };
-    // Descending order is ascending order of the complemented key.
-    let mut entries: Vec<(u128, usize)> = matched
+    let mut entries: Vec<(FoldedKey, usize)> = matched
         .iter()
         .enumerate()
-        .map(|(index, record)| {
-            let key = sort_key(first(record));
-            (if *first_descending { !key } else { key }, index)
-        })
+        .map(|(index, record)| (directed(sort_key(first(record)), *first_descending), index))
         .collect();
-    let compare = |(key_a, a): &(u128, usize), (key_b, b): &(u128, usize)| {
+    let mut later_keys: Vec<FoldedKey> = Vec::with_capacity(total_count * later.len());
+    for record in &matched {
+        later_keys.extend(later.iter().map(|(read, descending)| directed(sort_key(read(record)), *descending)));
+    }
+    // Two values whose keys tie and are not exact: compare the texts themselves.
+    let values = |read: &SortField<T>, descending: bool, a: usize, b: usize| {
+        let ordering = read(matched[a]).cmp(&read(matched[b]));
+        if descending {
+            ordering.reverse()
+        } else {
+            ordering
+        }
+    };
+    let compare = |(key_a, a): &(FoldedKey, usize), (key_b, b): &(FoldedKey, usize)| {
         key_a.cmp(key_b).then_with(|| {
-            let exact = key_is_exact(if *first_descending { !key_a } else { *key_a });
-            let criteria =
-                (!exact).then_some((first, first_descending)).into_iter().chain(later.iter().map(|(r, d)| (r, d)));
-            for (read, descending) in criteria {
-                let ordering = read(matched[*a]).cmp(&read(matched[*b]));
-                let ordering = if *descending { ordering.reverse() } else { ordering };
+            let (a, b) = (*a, *b);
+            if !key_is_exact(directed(*key_a, *first_descending)) {
+                let ordering = values(first, *first_descending, a, b);
                 if ordering != Ordering::Equal {
                     return ordering;
                 }
             }
-            a.cmp(b)
+            let stride = later.len();
+            for (position, (read, descending)) in later.iter().enumerate() {
+                let (key_a, key_b) = (later_keys[a * stride + position], later_keys[b * stride + position]);
+                let ordering = key_a.cmp(&key_b).then_with(|| {
+                    if key_is_exact(directed(key_a, *descending)) {
+                        Ordering::Equal
+                    } else {
+                        values(read, *descending, a, b)
+                    }
+                });
+                if ordering != Ordering::Equal {
+                    return ordering;
+                }
+            }
+            a.cmp(&b)
         })
     };
+    // With one criterion and no long texts, the entries' own order (key, then position) is the order.
+    let plain = later.is_empty() && entries.iter().all(|(key, _)| key_is_exact(directed(*key, *first_descending)));
     let end = page.offset.saturating_add(page.limit).min(total_count);
     let start = page.offset.min(end);
     if end < total_count {
-        entries.select_nth_unstable_by(end, compare);
+        if plain {
+            entries.select_nth_unstable(end);
+        } else {
+            entries.select_nth_unstable_by(end, compare);
+        }
     }
     let before_page = &mut entries[..end];
     if start > 0 && start < end {
-        before_page.select_nth_unstable_by(start, compare);
+        if plain {
+            before_page.select_nth_unstable(start);
+        } else {
+            before_page.select_nth_unstable_by(start, compare);
+        }
     }
     let on_page = &mut before_page[start..];
-    on_page.sort_unstable_by(compare);
+    if plain {
+        on_page.sort_unstable();
+    } else {
+        on_page.sort_unstable_by(compare);
+    }
     let order = on_page.iter().map(|(_, index)| *index).collect();
     page_of(matched, order, &id, Page { offset: 0, ..page }).with_page(page, total_count)
 }
@@ -394,6 +441,107 @@ pub enum KeyListScope<'a> {
     Keystore(&'a str),
 }
 
+/// The managed-key list parameters whose filters read only the keys' own fields (not keystores, statuses
+/// or the clock): a query made of these alone gives the same answer while the keys' version is the same.
+const KEY_ONLY_PARAMETERS: &[&str] = &[
+    "limit",
+    "offset",
+    "sort",
+    "state",
+    "vault.id",
+    "managing_systems",
+    "algorithm",
+    "label",
+    "activation_date",
+    "activation_date_min",
+    "activation_date_max",
+    "deactivation_date",
+    "deactivation_date_min",
+    "deactivation_date_max",
+    "expiration_date",
+    "expiration_date_min",
+    "expiration_date_max",
+    "created_at",
+    "created_at_min",
+    "created_at_max",
+    "updated_at",
+    "updated_at_min",
+    "updated_at_max",
+    "rotated_at_min",
+    "rotated_at_max",
+    "size",
+    "size_min",
+    "size_max",
+];
+
+/// The last managed-key query asked, and its full order once it was asked a second time, for its next
+/// pages: a client walking 20,000 keys 100 at a time asks the same query 200 times, and the keys rarely
+/// change meanwhile. Valid only for the keys' version it was computed on ([`super::key_table::KeyTable`]).
+#[derive(Default)]
+pub struct ListCache(std::sync::Mutex<Option<RememberedQuery>>);
+
+struct RememberedQuery {
+    keys_version: u64,
+    /// The query's parameters without `limit` and `offset`, as received.
+    query: Vec<(String, String)>,
+    /// Every matching id, in the query's order; `None` while the query was asked only once.
+    ids: Option<Vec<String>>,
+}
+
+impl ListCache {
+    /// The page of a remembered order, if this query's order was remembered for this version of the keys.
+    fn page(&self, keys_version: u64, query: &[(String, String)], page: Page) -> Option<Listing> {
+        let remembered = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ids = remembered.as_ref().filter(|r| r.keys_version == keys_version && r.query == query)?.ids.as_ref()?;
+        let page_ids = ids.iter().skip(page.offset).take(page.limit).cloned().collect();
+        Some(Listing { total_count: ids.len(), page, ids: page_ids })
+    }
+
+    /// Whether this query was the last one asked, on this version of the keys.
+    fn was_asked(&self, keys_version: u64, query: &[(String, String)]) -> bool {
+        let remembered = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        remembered.as_ref().is_some_and(|r| r.keys_version == keys_version && r.query == query)
+    }
+
+    /// Notes that this query was asked (replacing the query remembered before), without its order.
+    fn note(&self, keys_version: u64, query: Vec<(String, String)>) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(RememberedQuery { keys_version, query, ids: None });
+    }
+
+    /// Remembers a query's full order (replacing the query remembered before) and returns its page.
+    fn remember(&self, keys_version: u64, query: Vec<(String, String)>, ids: Vec<String>, page: Page) -> Listing {
+        let listing = Listing {
+            total_count: ids.len(),
+            page,
+            ids: ids.iter().skip(page.offset).take(page.limit).cloned().collect(),
+        };
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(RememberedQuery { keys_version, query, ids: Some(ids) });
+        listing
+    }
+}
+
+/// A copy starts empty: what it remembers belongs to the instance it was taken from.
+impl Clone for ListCache {
+    fn clone(&self) -> Self {
+        ListCache::default()
+    }
+}
+
+/// Never part of an instance's visible state.
+impl PartialEq for ListCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for ListCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListCache")
+    }
+}
+
 const KEY_SORT_FIELDS: &[&str] = &[
     "label",
     "algorithm",
@@ -455,9 +603,34 @@ impl Instance {
                     .push(Box::new(|_, k: &ManagedKey| matches!(k.state, KeyState::PreActivation | KeyState::Active)));
             }
         }
+        // Only queries that read nothing but the keys themselves can be remembered against the keys' version.
+        let remembered = (scope == KeyListScope::All
+            && params.pairs().iter().all(|(name, _)| KEY_ONLY_PARAMETERS.contains(&name.as_str())))
+        .then(|| {
+            params.pairs().iter().filter(|(name, _)| name != "limit" && name != "offset").cloned().collect::<Vec<_>>()
+        });
+        if let Some(query) = &remembered {
+            if let Some(listing) = self.list_cache.page(self.managed_keys.version(), query, page) {
+                return Ok(listing);
+            }
+        }
         let matched: Vec<&ManagedKey> =
             self.managed_keys.values().filter(|k| predicates.iter().all(|p| p(self, k))).collect();
-        Ok(finish(matched, &sort, managed_key_sort_field, |k| &k.id, page))
+        let version = self.managed_keys.version();
+        match remembered {
+            // Asked before with another page: a client is walking the list, so sort it all once for the
+            // next pages. A query asked once is only noted: sorting everything for it would be wasted.
+            Some(query) if self.list_cache.was_asked(version, &query) => {
+                let everything = Page { offset: 0, limit: usize::MAX };
+                let order = finish(matched, &sort, managed_key_sort_field, |k| &k.id, everything).ids;
+                Ok(self.list_cache.remember(version, query, order, page))
+            }
+            Some(query) => {
+                self.list_cache.note(version, query);
+                Ok(finish(matched, &sort, managed_key_sort_field, |k| &k.id, page))
+            }
+            None => Ok(finish(matched, &sort, managed_key_sort_field, |k| &k.id, page)),
+        }
     }
 
     /// ListManagedKeyVersions: one entry per version, newest first by default. Returns version numbers.
@@ -883,14 +1056,85 @@ mod tests {
         }
     }
 
-    /// Texts that tie on their first 16 bytes, differ only by trailing NULs, or are empty.
+    /// A change to the keys between two lists.
+    #[derive(Clone, Debug)]
+    enum Change {
+        Relabel(usize, String),
+        Deactivate(usize),
+        Remove(usize),
+        Copy(usize),
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            (any::<usize>(), "[a-c]{1,3}").prop_map(|(at, label)| Change::Relabel(at, label)),
+            any::<usize>().prop_map(Change::Deactivate),
+            any::<usize>().prop_map(Change::Remove),
+            any::<usize>().prop_map(Change::Copy),
+        ]
+    }
+
+    fn apply(instance: &mut Instance, change: &Change, serial: usize) {
+        let (Change::Relabel(at, _) | Change::Deactivate(at) | Change::Remove(at) | Change::Copy(at)) = change;
+        let Some(pick) = instance.managed_keys.keys().nth(at % instance.managed_keys.len().max(1)).cloned() else {
+            return;
+        };
+        match change {
+            Change::Relabel(_, label) => instance.managed_keys.get_mut(&pick).unwrap().label = label.clone(),
+            Change::Deactivate(_) => instance.managed_keys.get_mut(&pick).unwrap().state = KeyState::Deactivated,
+            Change::Remove(_) => {
+                instance.managed_keys.remove(&pick);
+            }
+            Change::Copy(_) => {
+                let mut copy = instance.managed_keys[&pick].clone();
+                copy.id = format!("copy-{serial:04}");
+                instance.managed_keys.insert(copy.id.clone(), copy);
+            }
+        }
+    }
+
+    proptest! {
+        /// Pages served from the remembered order of a list are the pages a fresh computation gives, however
+        /// the keys changed between the requests.
+        #[test]
+        fn remembered_list_orders_never_outlive_a_change_of_the_keys(
+            steps in prop::collection::vec(
+                (prop::option::of(change()), 0usize..3, 1usize..4, 0usize..12),
+                1..40,
+            ),
+        ) {
+            let queries: [&[(&str, &str)]; 3] = [
+                &[("sort", "label,-created_at")],
+                &[("state", "active,deactivated"), ("sort", "-label")],
+                &[("label", "b"), ("sort", "state,label")],
+            ];
+            let mut instance = crate::fixture::Fixture::default_fixture().unwrap().into_instance("default", None).unwrap();
+            for (serial, (change, query, limit, offset)) in steps.into_iter().enumerate() {
+                if let Some(change) = change {
+                    apply(&mut instance, &change, serial);
+                }
+                let mut pairs: Vec<(String, String)> =
+                    queries[query].iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+                pairs.push(("limit".to_owned(), limit.to_string()));
+                pairs.push(("offset".to_owned(), offset.to_string()));
+                let params = Params::new(pairs);
+                let served = instance.list_managed_keys(&params, KeyListScope::All).unwrap();
+                let fresh = instance.clone().list_managed_keys(&params, KeyListScope::All).unwrap();
+                prop_assert_eq!(served, fresh);
+            }
+        }
+    }
+
+    /// Texts that tie on their first 30 bytes (the folded head), reach just past it, differ only by
+    /// trailing NULs, or are empty.
     fn sort_text() -> impl Strategy<Value = String> {
         prop_oneof![
-            "[ab]{0,3}".prop_map(|tail| format!("shared-prefix-16b{tail}")),
+            "[ab]{0,3}".prop_map(|tail| format!("a-prefix-shared-by-more-than-the-head-{tail}")),
+            "[ab]{0,3}".prop_map(|tail| format!("the-head-is-30-bytes-long-{tail}")),
             "[ab\u{0}]{0,18}",
             "a[\u{0}]{0,2}",
             Just(String::new()),
-            "\\PC{0,20}",
+            "\\PC{0,40}",
         ]
     }
 
