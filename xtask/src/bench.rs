@@ -6,7 +6,7 @@
 //! to `target/bench/results.json`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,9 @@ use crate::{cargo, project_root};
 
 const KEY_ID: &str = "44444444-4444-4444-8444-000000000001";
 const CONNECTIONS: usize = 32;
+
+/// Tells the release build of xtask that `cargo xtask bench` already built the binaries.
+const BUILT_VARIABLE: &str = "UKO_BENCH_BINARIES_BUILT";
 
 /// The groups of figures `--only` can pick.
 const GROUPS: [&str; 6] = ["start", "memory", "throughput", "list", "durable", "conformance"];
@@ -69,25 +72,32 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     } else {
         Plan { quick, repetitions: 3, load_duration: Duration::from_secs(5), cold_starts: 10 }
     };
-    println!("== building release binaries");
-    let status = cargo().args(["build", "--release", "--quiet", "-p", "uko-mock", "-p", "xtask"]).status()?;
-    if !status.success() {
-        bail!("cargo build --release failed");
-    }
-    let conformance_built = cargo()
-        .args(["build", "--release", "--quiet", "-p", "uko-conformance"])
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
     let release = project_root().join("target/release");
     let mock = release.join("uko-mock");
     let xtask = release.join("xtask");
+    // Set for the release build of xtask this process hands the measuring to: the binaries are built.
+    let built = std::env::var_os(BUILT_VARIABLE).is_some();
+    if !built {
+        println!("== building release binaries");
+        let status = cargo().args(["build", "--release", "--quiet", "-p", "uko-mock", "-p", "xtask"]).status()?;
+        if !status.success() {
+            bail!("cargo build --release failed");
+        }
+        let conformance = cargo().args(["build", "--release", "--quiet", "-p", "uko-conformance"]).status()?;
+        if !conformance.success() {
+            bail!("cargo build --release -p uko-conformance failed");
+        }
+    }
     if cfg!(debug_assertions) {
         // `cargo xtask` builds this process unoptimized; the load generator must not be the bottleneck
         // (a debug reqwest client reading a 190 KB list page adds milliseconds), so the measuring is
         // handed to the release build of xtask just built.
-        let status = Command::new(&xtask).arg("bench").args(arguments).status().context("cannot run release xtask")?;
+        let status = Command::new(&xtask)
+            .arg("bench")
+            .args(arguments)
+            .env(BUILT_VARIABLE, "1")
+            .status()
+            .context("cannot run release xtask")?;
         if !status.success() {
             bail!("the benchmarks failed");
         }
@@ -123,7 +133,7 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         println!("== durable writes (--state-file)");
         figures.push(runtime.block_on(durable_writes(&mock, &plan, &out_dir))?);
     }
-    if conformance_built && wanted("conformance") {
+    if wanted("conformance") {
         println!("== conformance suite with the in-process reference client");
         figures.push(conformance_rate(&release.join("uko-conformance"), &plan)?);
     }
