@@ -1,6 +1,7 @@
 // Shared widgets: modal dialogs (native <dialog>), an accessible menu button, notices, error explanations.
 
 import { h, append, replace, uid } from './dom.js';
+import { ukoAll } from './api.js';
 
 let flash = null;
 /** A message for the next view to show (e.g. "Key deleted" after leaving the deleted key's page). */
@@ -277,3 +278,29 @@ export function section(title, ...children) {
 
 /** A monospace id. */
 export function code(text) { return h('code', { class: 'id' }, text); }
+
+/**
+ * The frame of a list page (title, lead, notices, a loading placeholder) filled with every item of a UKO
+ * list. Resolves to `{ items, show }`, where `show(...children)` replaces the placeholder, or to null when
+ * the list could not be read (the error is shown) or the view was left meanwhile.
+ */
+export async function listPage(main, ctx, { title, lead, noun, path, itemsName }) {
+  ctx.setTitle(title);
+  const notices = h('div', { class: 'notices' });
+  const results = h('div', { 'aria-busy': 'true' }, h('p', { class: 'loading' }, `Loading ${noun}…`));
+  replace(main, h('div', { class: 'page-header' }, h('h1', {}, title), h('p', { class: 'lead' }, lead)), notices, results);
+  let items;
+  try {
+    items = await ukoAll(path, itemsName);
+  } catch (error) {
+    replace(results);
+    showError(notices, error, { action: `Listing ${noun}` });
+    return null;
+  }
+  if (ctx.signal.aborted) return null;
+  const show = (...children) => {
+    results.removeAttribute('aria-busy');
+    replace(results, ...children);
+  };
+  return { items, show };
+}

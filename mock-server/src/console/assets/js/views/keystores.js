@@ -1,32 +1,23 @@
 // Keystores: type, health and keys; one keystore's page with its status and the keys it holds.
 
 import { h, replace, formatTime, humanize, keystoreTypeLabel, stateBadge } from '../dom.js';
-import { uko, ukoAll } from '../api.js';
-import { showError, table, properties, section, code } from '../ui.js';
+import { uko } from '../api.js';
+import { listPage, showError, table, properties, section, code } from '../ui.js';
 
 export async function render(main, ctx) {
   if (ctx.detail) return renderOne(main, ctx, ctx.params[0]);
-  ctx.setTitle('Keystores');
-  const notices = h('div', { class: 'notices' });
-  const results = h('div', { 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading keystores…'));
-  replace(main,
-    h('div', { class: 'page-header' }, h('h1', {}, 'Keystores'),
-      h('p', { class: 'lead' }, 'The keystores UKO distributes keys to. Health comes from each keystore’s last check; an unreachable keystore shows “Not responding”.')),
-    notices, results);
-  let keystores;
-  try {
-    keystores = await ukoAll('/keystores', 'keystores');
-  } catch (error) {
-    replace(results);
-    showError(notices, error, { action: 'Listing keystores' });
-    return;
-  }
+  const page = await listPage(main, ctx, {
+    title: 'Keystores',
+    lead: 'The keystores UKO distributes keys to. Health comes from each keystore’s last check; an unreachable keystore shows “Not responding”.',
+    noun: 'keystores', path: '/keystores', itemsName: 'keystores',
+  });
+  if (!page) return;
+  const keystores = page.items;
   const counts = await Promise.all(keystores.map((keystore) =>
     uko('GET', `/keystores/${encodeURIComponent(keystore.id)}/managed_keys`, { query: { limit: 1 } })
       .then(({ body }) => body.total_count).catch(() => null)));
   if (ctx.signal.aborted) return;
-  results.removeAttribute('aria-busy');
-  replace(results, table({
+  page.show(table({
     caption: 'Keystores',
     columns: [{ label: 'Name' }, { label: 'Type' }, { label: 'Location' }, { label: 'Groups' }, { label: 'Vault' },
       { label: 'Health' }, { label: 'Keys', className: 'num' }],

@@ -1,28 +1,17 @@
 // Key templates: what keys made from them look like and where they go.
 
-import { h, replace, humanize, keystoreTypeLabel, stateLabel } from '../dom.js';
-import { ukoAll } from '../api.js';
-import { showError, table } from '../ui.js';
+import { h, humanize, keystoreTypeLabel, stateLabel } from '../dom.js';
+import { listPage, table } from '../ui.js';
 
 export async function render(main, ctx) {
-  ctx.setTitle('Templates');
-  const notices = h('div', { class: 'notices' });
-  const results = h('div', { 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading templates…'));
-  replace(main,
-    h('div', { class: 'page-header' }, h('h1', {}, 'Templates'),
-      h('p', { class: 'lead' }, 'A key made from a template goes to every keystore of the template’s type and group in the same vault.')),
-    notices, results);
-  let templates;
-  try {
-    templates = await ukoAll('/templates', 'templates');
-  } catch (error) {
-    replace(results);
-    showError(notices, error, { action: 'Listing templates' });
-    return;
-  }
-  if (ctx.signal.aborted) return;
-  results.removeAttribute('aria-busy');
-  replace(results, table({
+  const page = await listPage(main, ctx, {
+    title: 'Templates',
+    lead: 'A key made from a template goes to every keystore of the template’s type and group in the same vault.',
+    noun: 'templates', path: '/templates', itemsName: 'templates',
+  });
+  if (!page) return;
+  const templates = page.items;
+  page.show(table({
     caption: 'Key templates',
     columns: [{ label: 'Name', className: 'nowrap' }, { label: 'Vault' }, { label: 'State' }, { label: 'Key', className: 'nowrap' }, { label: 'New keys' },
       { label: 'Keystores' }, { label: 'Naming scheme' }, { label: 'Keys', className: 'num' }, { label: 'Version', className: 'num' }],

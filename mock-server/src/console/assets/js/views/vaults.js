@@ -1,28 +1,17 @@
 // Vaults with their counters.
 
-import { h, replace, formatTime } from '../dom.js';
-import { ukoAll } from '../api.js';
-import { showError, table, code } from '../ui.js';
+import { h, formatTime } from '../dom.js';
+import { listPage, table, code } from '../ui.js';
 
 export async function render(main, ctx) {
-  ctx.setTitle('Vaults');
-  const notices = h('div', { class: 'notices' });
-  const results = h('div', { 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading vaults…'));
-  replace(main,
-    h('div', { class: 'page-header' }, h('h1', {}, 'Vaults'),
-      h('p', { class: 'lead' }, 'Every template, keystore and managed key belongs to one vault.')),
-    notices, results);
-  let vaults;
-  try {
-    vaults = await ukoAll('/vaults', 'vaults');
-  } catch (error) {
-    replace(results);
-    showError(notices, error, { action: 'Listing vaults' });
-    return;
-  }
-  if (ctx.signal.aborted) return;
-  results.removeAttribute('aria-busy');
-  replace(results, table({
+  const page = await listPage(main, ctx, {
+    title: 'Vaults',
+    lead: 'Every template, keystore and managed key belongs to one vault.',
+    noun: 'vaults', path: '/vaults', itemsName: 'vaults',
+  });
+  if (!page) return;
+  const vaults = page.items;
+  page.show(table({
     caption: 'Vaults',
     columns: [{ label: 'Name' }, { label: 'ID', className: 'col-id' }, { label: 'Description' },
       { label: 'Keys', className: 'num' }, { label: 'Templates', className: 'num' }, { label: 'Keystores', className: 'num' },
