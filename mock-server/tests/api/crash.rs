@@ -46,7 +46,8 @@ async fn acknowledged_writes_survive_sigkill_at_random_moments_and_nothing_is_ha
         let process = Process::start(&state_file).await;
         let writers: Vec<_> = (0..WRITERS)
             .map(|writer| {
-                let (base, known, unanswered) = (process.base_url.clone(), known.clone(), unanswered_creates.clone());
+                let (base, known, unanswered) =
+                    (process.binary.base_url.clone(), known.clone(), unanswered_creates.clone());
                 tokio::spawn(async move { write_until_killed(kill, writer, &base, &known, &unanswered).await })
             })
             .collect();
@@ -194,14 +195,11 @@ fn adopt(
 /// A running `uko-mock` on a free port with a state file.
 struct Process {
     binary: Binary,
-    base_url: String,
 }
 
 impl Process {
     async fn start(state_file: &Path) -> Process {
-        let state_file = state_file.display().to_string();
-        let binary = Binary::start(&["--auth", "none", "--log", "error", "--state-file", &state_file]).await;
-        Process { base_url: binary.base_url.clone(), binary }
+        Process { binary: Binary::with_state_file(state_file).await }
     }
 
     /// SIGKILL.
@@ -215,7 +213,7 @@ impl Process {
         let mut vaults = BTreeMap::new();
         let mut offset = 0;
         loop {
-            let url = format!("{}/api/v4/vaults?limit=1000&offset={offset}", self.base_url);
+            let url = format!("{}/api/v4/vaults?limit=1000&offset={offset}", self.binary.base_url);
             let page: Value = client.get(url).send().await.unwrap().json().await.unwrap();
             let items = page["vaults"].as_array().unwrap();
             for vault in items {

@@ -17,15 +17,12 @@ const INTERNAL_KEYSTORE: &str = "33333333-3333-4333-8333-000000000001";
 /// A running `uko-mock` process on a free port with a state file.
 struct Process {
     binary: Binary,
-    base_url: String,
     client: Client,
 }
 
 impl Process {
     async fn start(state_file: &Path) -> Process {
-        let state_file = state_file.display().to_string();
-        let binary = Binary::start(&["--auth", "none", "--log", "error", "--state-file", &state_file]).await;
-        Process { base_url: binary.base_url.clone(), binary, client: Client::new() }
+        Process { binary: Binary::with_state_file(state_file).await, client: Client::new() }
     }
 
     /// SIGKILL: nothing gets a chance to flush, so only what was durable before each answer survives.
@@ -40,7 +37,7 @@ impl Process {
         if_match: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, String, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base_url));
+        let mut request = self.client.request(method, format!("{}{path}", self.binary.base_url));
         if let Some(etag) = if_match {
             request = request.header("If-Match", etag);
         }
@@ -128,7 +125,7 @@ async fn acknowledged_changes_survive_a_kill_and_restart_with_identical_etags() 
     let default_before = process.get("/__mock/v1/export").await.2;
     let kept_before = process.get("/__mock/v1/instances/kept/export").await.2;
     let key_before = process.get(&key_path).await;
-    let key_body_before = key_before.2.to_string().replace(&process.base_url, "http://mock");
+    let key_body_before = key_before.2.to_string().replace(&process.binary.base_url, "http://mock");
 
     // Act
     process.kill().await;
@@ -142,7 +139,7 @@ async fn acknowledged_changes_survive_a_kill_and_restart_with_identical_etags() 
     assert_eq!((etag_after, vault_after["name"].clone()), (vault_etag, json!("Survives")));
     let key_after = process.get(&key_path).await;
     assert_eq!(key_after.1, key_etag);
-    assert_eq!(key_after.2.to_string().replace(&process.base_url, "http://mock"), key_body_before);
+    assert_eq!(key_after.2.to_string().replace(&process.binary.base_url, "http://mock"), key_body_before);
     assert_eq!(key_after.2["status_in_keystores"][0]["keystore_sync_flag"], "out_of_sync", "the divergence survived");
     process.kill().await;
 }
@@ -157,7 +154,7 @@ async fn concurrent_changes_are_all_durable() {
     for n in 0..16 {
         let request = process
             .client
-            .post(format!("{}/api/v4/vaults", process.base_url))
+            .post(format!("{}/api/v4/vaults", process.binary.base_url))
             .json(&json!({"name": format!("Vault {n}")}));
         creates.spawn(async move { request.send().await.unwrap().status() });
     }

@@ -61,6 +61,13 @@ impl Binary {
         Binary { child, base_url, output }
     }
 
+    /// `uko-mock` keeping its state in `state_file` (no authentication, errors-only logs): the server of
+    /// the tests that restart it or kill it.
+    pub async fn with_state_file(state_file: &std::path::Path) -> Binary {
+        let state_file = state_file.display().to_string();
+        Binary::start(&["--auth", "none", "--log", "error", "--state-file", &state_file]).await
+    }
+
     /// SIGKILL: nothing gets a chance to flush, so only what was durable before each answer survives.
     pub async fn kill(mut self) {
         self.child.kill().await.unwrap();
