@@ -48,7 +48,7 @@ pub fn app(state: AppState) -> impl AppService {
 /// console) behind the gateway (instance prefix, correlation id, limits, error bodies, logging).
 pub fn app_with_limits(state: AppState, limits: Limits) -> impl AppService {
     let api = crate::http::api_router()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::journal::record_request));
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::journal::authorize_and_record));
     let routes = Router::new()
         .nest("/api/v4", api)
         .route("/identity/token", post(auth::iam_token))

@@ -40,7 +40,7 @@ impl JournalNote {
 
 /// Checks the caller's bearer token, then records the request in its instance's journal after it was
 /// served.
-pub async fn record_request(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authorize_and_record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let note = JournalNote::default();
     request.extensions_mut().insert(note.clone());
     let scope = request.extensions().get::<InstanceScope>().map(|s| s.0.clone());

@@ -166,7 +166,7 @@ impl<'a> KeystorePropertiesBody<'a> {
 #[derive(Serialize)]
 pub struct KeystoreStatusBody {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_heartbeat: Option<String>,
+    pub last_heartbeat: Option<Rfc3339Millis>,
     pub health_status: &'static str,
     pub message: String,
 }
@@ -598,7 +598,7 @@ pub fn keystore<'a>(
 /// Renders a keystore health (GetKeystoreStatus and the embedded `status`).
 pub fn keystore_status(health: domain::keystores::KeystoreHealth) -> KeystoreStatusBody {
     KeystoreStatusBody {
-        last_heartbeat: health.last_heartbeat.map(Timestamp::to_rfc3339_millis),
+        last_heartbeat: health.last_heartbeat.map(time),
         health_status: health.health_status.as_str(),
         message: health.message,
     }
