@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
-use uko_mock::MockServer;
+
+use crate::helpers::{TestApp, TestAppBuilder, TestResponse};
 
 const ACTIVE_INTERNAL_KEY: &str = "44444444-4444-4444-8444-000000000001";
 const DEACTIVATED_INTERNAL_KEY: &str = "44444444-4444-4444-8444-000000000002";
@@ -21,11 +22,11 @@ const VAULT: &str = "11111111-1111-4111-8111-111111111111";
 const CONCURRENT_WRITER_FIXTURE: &str = include_str!("../../../fixtures/concurrent-writer-after-read.json");
 const UNREACHABLE_FIXTURE: &str = include_str!("../../../fixtures/keystore-unreachable.json");
 
-// Arrange helpers: a server and a client that speaks JSON.
+// Arrange helpers: the API tests' server and client, with answers read as JSON, and paths that name the
+// control plane or the UKO surface in full (`/__mock/v1/...`, `/instances/{id}/api/v4/...`).
 
 struct Mock {
-    server: MockServer,
-    client: Client,
+    app: TestApp,
 }
 
 /// One answer, read whole.
@@ -33,6 +34,13 @@ struct Answer {
     status: StatusCode,
     headers: HeaderMap,
     body: Value,
+}
+
+impl From<TestResponse> for Answer {
+    fn from(response: TestResponse) -> Answer {
+        let body = serde_json::from_str(&response.text).unwrap_or(Value::Null);
+        Answer { status: response.status, headers: response.headers, body }
+    }
 }
 
 impl Answer {
@@ -63,27 +71,27 @@ impl Answer {
 
 impl Mock {
     async fn start() -> Mock {
-        Mock::on(MockServer::start().await.unwrap())
+        Mock { app: TestApp::spawn().await }
     }
 
-    fn on(server: MockServer) -> Mock {
-        Mock { server, client: Client::new() }
+    async fn on(builder: TestAppBuilder) -> Mock {
+        Mock { app: builder.spawn().await }
+    }
+
+    /// A request to a full path (`/__mock/v1/...` or `/api/v4/...`).
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.app.request_url(method, &format!("{}{path}", self.app.base_url))
     }
 
     async fn call(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Answer {
-        let mut request = self.client.request(method, format!("{}{path}", self.server.base_url()));
+        let mut request = self.request(method, path);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
-        Answer { status, headers, body }
+        self.app.send(request).await.into()
     }
 
     async fn get(&self, path: &str) -> Answer {
@@ -104,27 +112,12 @@ impl Mock {
 
     /// Posts raw text (fixture bodies) to a control path.
     async fn post_text(&self, path: &str, text: &str) -> Answer {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.server.base_url()))
-            .header("content-type", "application/json")
-            .body(text.to_owned())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.json().await.unwrap_or(Value::Null);
-        Answer { status, headers, body }
+        let request = self.request(Method::POST, path).header("content-type", "application/json").body(text.to_owned());
+        self.app.send(request).await.into()
     }
 
     async fn put_text(&self, path: &str, text: &str) -> Answer {
-        let response =
-            self.client.put(format!("{}{path}", self.server.base_url())).body(text.to_owned()).send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.json().await.unwrap_or(Value::Null);
-        Answer { status, headers, body }
+        self.app.send(self.request(Method::PUT, path).body(text.to_owned())).await.into()
     }
 
     /// The current ETag of a managed key (prefix `""` or `/instances/{id}`).
@@ -251,8 +244,8 @@ async fn isolated_instances_do_not_see_each_others_state_faults_or_journal() {
     assert_eq!(in_a["keystore_sync_flag"], "ok");
     let operations = |instance: &str| {
         let prefix = if instance == "default" { String::new() } else { format!("/instances/{instance}") };
-        let url = format!("{}/__mock/v1{prefix}/journal", mock.server.base_url());
-        let client = mock.client.clone();
+        let url = format!("{}/__mock/v1{prefix}/journal", mock.app.base_url);
+        let client = mock.app.client.clone();
         async move {
             let journal: Value = client.get(url).send().await.unwrap().json().await.unwrap();
             journal["entries"]
@@ -625,12 +618,12 @@ async fn injected_latency_delays_the_answer() {
 async fn dropped_connection_gives_the_client_a_connection_error_not_a_response() {
     let mock = Mock::start().await;
     mock.add_fault(json!({"operation": "GetVault", "trigger": {"kind": "next_n", "count": 1}, "effect": {"kind": "drop_connection"}})).await;
-    let url = format!("{}/api/v4/vaults/{VAULT}", mock.server.base_url());
+    let url = format!("{}/api/v4/vaults/{VAULT}", mock.app.base_url);
 
-    let outcome = mock.client.get(&url).send().await;
+    let outcome = mock.app.client.get(&url).send().await;
 
     assert!(outcome.is_err(), "the client got a status line and headers");
-    assert_eq!(mock.client.get(&url).send().await.unwrap().status(), StatusCode::OK, "the next call is served");
+    assert_eq!(mock.app.client.get(&url).send().await.unwrap().status(), StatusCode::OK, "the next call is served");
     let journal = mock.journal("").await;
     assert_eq!(journal["entries"][0]["status"], 0, "{journal}");
 }
@@ -794,7 +787,7 @@ async fn journal_records_each_request_and_since_continues_after_what_was_read() 
 
 #[tokio::test]
 async fn journal_size_bounds_each_journal() {
-    let mock = Mock::on(MockServer::builder().journal_size(2).start().await.unwrap());
+    let mock = Mock::on(TestApp::builder().journal_size(2)).await;
     for _ in 0..5 {
         mock.get("/api/v4/vaults").await;
     }
@@ -807,7 +800,7 @@ async fn journal_size_bounds_each_journal() {
 
 #[tokio::test]
 async fn admin_token_guards_the_control_plane_but_not_health_or_the_api() {
-    let mock = Mock::on(MockServer::builder().admin_token("s3cret").start().await.unwrap());
+    let mock = Mock::on(TestApp::builder().admin_token("s3cret")).await;
 
     let anonymous = mock.get("/__mock/v1/instances").await;
     let wrong = mock.call(Method::GET, "/__mock/v1/instances", &[("Authorization", "Bearer nope")], None).await;
@@ -836,7 +829,7 @@ async fn non_loopback_server_without_admin_token_refuses_the_control_plane() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(uko_mock::serve(listener, state, std::future::pending()));
-    let client = Client::new();
+    let client = reqwest::Client::new();
 
     let refused = client.post(format!("{base}/__mock/v1/reset")).send().await.unwrap();
     let health = client.get(format!("{base}/__mock/v1/health")).send().await.unwrap();
@@ -853,7 +846,7 @@ async fn non_loopback_server_without_admin_token_refuses_the_control_plane() {
 /// One scripted session: creates, actions, reads and a seeded probabilistic fault; returns every body (with
 /// the server's address replaced) and the journal without its wall-clock field.
 async fn scripted_session(seed: u64) -> (Vec<String>, Value) {
-    let mock = Mock::on(MockServer::builder().seed(seed).start().await.unwrap());
+    let mock = Mock::on(TestApp::builder().seed(seed)).await;
     mock.add_fault(json!({"operation": "GetManagedKey", "trigger": {"kind": "probability", "probability": 0.5}, "effect": {"kind": "http_error", "status": 503}})).await;
     let path = format!("/__mock/v1/keystores/{GOOGLE_KEYSTORE}/reachability");
     mock.put(&path, &json!({"mode": "flapping", "probability": 0.5})).await;
@@ -884,8 +877,7 @@ async fn scripted_session(seed: u64) -> (Vec<String>, Value) {
             etag = answer.etag();
         }
         bodies.push(
-            format!("{} {} {}", answer.status, answer.etag(), answer.body)
-                .replace(&mock.server.base_url(), "http://mock"),
+            format!("{} {} {}", answer.status, answer.etag(), answer.body).replace(&mock.app.base_url, "http://mock"),
         );
     }
     let mut journal = mock.journal("").await;

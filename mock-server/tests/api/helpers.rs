@@ -99,6 +99,16 @@ impl TestAppBuilder {
         TestAppBuilder { server: self.server.auth(auth) }
     }
 
+    /// Require this token on the control plane.
+    pub fn admin_token(self, token: &str) -> Self {
+        TestAppBuilder { server: self.server.admin_token(token) }
+    }
+
+    /// Keep this many journal entries per instance.
+    pub fn journal_size(self, entries: usize) -> Self {
+        TestAppBuilder { server: self.server.journal_size(entries) }
+    }
+
     /// Starts the server.
     pub async fn spawn(self) -> TestApp {
         let server = self.server.start().await.expect("the mock server starts");
