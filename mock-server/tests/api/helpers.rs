@@ -629,3 +629,11 @@ macro_rules! assert_response_snapshot {
         insta::assert_snapshot!($name, $response.render())
     };
 }
+
+/// The next state of a SplitMix64 generator: the tests' seeded source of interleavings and kill moments.
+pub fn splitmix(state: u64) -> u64 {
+    let mut z = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

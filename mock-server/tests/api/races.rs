@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uko_mock::MockServer;
 
-use crate::helpers::KEY_ACTIVE;
+use crate::helpers::{splitmix, KEY_ACTIVE};
 use crate::linearizability::{check, Call, KeyState, Model, Operation, Outcome};
 
 /// Concurrent clients (`RACE_CLIENTS` overrides, for narrowing down a failure).
@@ -214,11 +214,4 @@ fn key_state(body: &Value) -> KeyState {
 
 fn nanos(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
-fn splitmix(state: u64) -> u64 {
-    let mut z = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
