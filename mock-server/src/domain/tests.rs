@@ -2175,26 +2175,9 @@ proptest! {
 // Reference model of §2 and a state machine over it
 // ---------------------------------------------------------------------------------------------------
 
-/// Which `If-Match` a step sends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum IfMatch {
-    Current,
-    Stale,
-    Missing,
-    Wildcard,
-}
-
-/// A managed-key operation that takes `If-Match`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
-    Activate,
-    Deactivate,
-    Destroy,
-    Rotate,
-    Update,
-    Sync,
-    Delete { force: bool },
-}
+#[path = "../../tests/shared/lifecycle_model.rs"]
+mod lifecycle_model;
+use lifecycle_model::{IfMatch, Lifecycle, ModelKey, ModelRules, Op, Outcome};
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -2206,17 +2189,6 @@ enum Step {
     AdvanceClock { seconds: i64 },
 }
 
-/// The outcome kinds the model predicts; anything else is a failure of the test.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Outcome {
-    Ok,
-    PreconditionRequired,
-    PreconditionFailed,
-    InvalidState,
-    NotFound,
-    Other(String),
-}
-
 fn outcome<T>(result: &Result<T>) -> Outcome {
     match result {
         Ok(_) => Outcome::Ok,
@@ -2225,72 +2197,6 @@ fn outcome<T>(result: &Result<T>) -> Outcome {
         Err(Error::InvalidState { .. }) => Outcome::InvalidState,
         Err(Error::NotFound { .. }) => Outcome::NotFound,
         Err(other) => Outcome::Other(format!("{other:?}")),
-    }
-}
-
-/// §2 as a plain enum; `None` in [`ModelKey::state`] means deleted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Lifecycle {
-    PreActive,
-    Active,
-    Deactivated,
-    Destroyed,
-}
-
-#[derive(Clone, Debug)]
-struct ModelKey {
-    state: Option<Lifecycle>,
-    /// How many times the ETag changed since creation.
-    etag_changes: usize,
-    /// Key-material versions.
-    versions: u32,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct ModelRules {
-    destroy_requires_deactivated: bool,
-    sync_bumps_etag: bool,
-}
-
-impl ModelKey {
-    fn new(active: bool) -> Self {
-        let state = if active { Lifecycle::Active } else { Lifecycle::PreActive };
-        ModelKey { state: Some(state), etag_changes: 0, versions: 1 }
-    }
-
-    /// §2.2 with the mock's defaults. `pending` says whether a copy is still pending destruction (guard
-    /// 2.4c), the one fact the model takes from the simulation.
-    fn apply(&mut self, op: Op, if_match: IfMatch, rules: ModelRules, pending: bool) -> Outcome {
-        use Lifecycle::*;
-        let Some(state) = self.state else {
-            return Outcome::NotFound;
-        };
-        match if_match {
-            IfMatch::Missing => return Outcome::PreconditionRequired,
-            IfMatch::Stale => return Outcome::PreconditionFailed,
-            IfMatch::Current | IfMatch::Wildcard => {}
-        }
-        let next = match (op, state) {
-            (Op::Activate, PreActive | Deactivated) => Some(Active),
-            (Op::Deactivate, Active) => Some(Deactivated),
-            (Op::Destroy, Deactivated) => Some(Destroyed),
-            (Op::Destroy, PreActive) if !rules.destroy_requires_deactivated => Some(Destroyed),
-            (Op::Rotate, Active) => Some(Active),
-            (Op::Update, PreActive | Active | Deactivated) => Some(state),
-            (Op::Sync, _) => Some(state),
-            (Op::Delete { force }, Destroyed) if force || !pending => None,
-            _ => return Outcome::InvalidState,
-        };
-        match op {
-            Op::Delete { .. } => self.state = None,
-            Op::Sync => self.etag_changes += usize::from(rules.sync_bumps_etag),
-            _ => {
-                self.state = next;
-                self.etag_changes += 1;
-                self.versions += u32::from(op == Op::Rotate);
-            }
-        }
-        Outcome::Ok
     }
 }
 

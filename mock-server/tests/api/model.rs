@@ -18,97 +18,61 @@ use crate::helpers::*;
 /// The keys under test: one per lifecycle state of the default fixture.
 const KEYS: [&str; 4] = [KEY_PRE_ACTIVE, KEY_ACTIVE, KEY_DEACTIVATED, KEY_DESTROYED];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    PreActivation,
-    Active,
-    Deactivated,
-    Destroyed,
-    /// Deleted through the API: every operation answers 404.
-    Deleted,
-}
+#[path = "../shared/lifecycle_model.rs"]
+#[allow(dead_code)] // Outcome::Other and the ETag count serve the domain's test only.
+mod lifecycle_model;
+use lifecycle_model::{IfMatch, Lifecycle, ModelKey, ModelRules, Op, Outcome};
 
-impl State {
-    fn from_wire(state: &str) -> State {
-        match state {
-            "pre_activation" => State::PreActivation,
-            "active" => State::Active,
-            "deactivated" => State::Deactivated,
-            "destroyed" => State::Destroyed,
-            other => panic!("unexpected key state {other:?}"),
-        }
+fn lifecycle_from_wire(state: &str) -> Lifecycle {
+    match state {
+        "pre_activation" => Lifecycle::PreActive,
+        "active" => Lifecycle::Active,
+        "deactivated" => Lifecycle::Deactivated,
+        "destroyed" => Lifecycle::Destroyed,
+        other => panic!("unexpected key state {other:?}"),
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Action {
-    Activate,
-    Deactivate,
-    Destroy,
-    Rotate,
-    Update,
-    Sync,
-    Delete,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum IfMatch {
-    Current,
-    Stale,
-    Missing,
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Step {
     key: usize,
-    action: Action,
+    op: Op,
     if_match: IfMatch,
 }
 
-/// The reference model: per key, its state and key-material version.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ModelKey {
-    state: State,
-    version: u64,
-}
-
-/// What the model expects from one step: the status and the key afterwards.
-fn expect(key: &ModelKey, action: Action, if_match: IfMatch) -> (StatusCode, ModelKey) {
-    use State::*;
-    let unchanged = key.clone();
-    if key.state == Deleted {
-        return (StatusCode::NOT_FOUND, unchanged);
-    }
-    match if_match {
-        IfMatch::Missing => return (StatusCode::PRECONDITION_REQUIRED, unchanged),
-        IfMatch::Stale => return (StatusCode::PRECONDITION_FAILED, unchanged),
-        IfMatch::Current => {}
-    }
-    let to = |state: State| ModelKey { state, version: key.version };
-    match (action, key.state) {
-        (Action::Activate, PreActivation | Deactivated) => (StatusCode::OK, to(Active)),
-        (Action::Deactivate, Active) => (StatusCode::OK, to(Deactivated)),
-        (Action::Destroy, PreActivation | Deactivated) => (StatusCode::OK, to(Destroyed)),
-        (Action::Rotate, Active) => (StatusCode::OK, ModelKey { state: Active, version: key.version + 1 }),
-        (Action::Update, PreActivation | Active | Deactivated) => (StatusCode::OK, unchanged),
-        (Action::Sync, _) => (StatusCode::OK, unchanged),
-        (Action::Delete, Destroyed) => (StatusCode::NO_CONTENT, to(Deleted)),
-        _ => (StatusCode::CONFLICT, unchanged),
-    }
+/// What the model expects from one step under the server's default settings: the status and the key
+/// afterwards. Nothing is ever pending destruction here: the default fixture's keystores destroy at once.
+fn expect(key: &ModelKey, op: Op, if_match: IfMatch) -> (StatusCode, ModelKey) {
+    let settings = uko_mock::domain::Settings::default();
+    let rules = ModelRules {
+        destroy_requires_deactivated: settings.destroy_requires_deactivated,
+        sync_bumps_etag: settings.sync_bumps_etag,
+    };
+    let mut after = key.clone();
+    let status = match after.apply(op, if_match, rules, false) {
+        Outcome::Ok if matches!(op, Op::Delete { .. }) => StatusCode::NO_CONTENT,
+        Outcome::Ok => StatusCode::OK,
+        Outcome::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+        Outcome::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        Outcome::InvalidState => StatusCode::CONFLICT,
+        Outcome::NotFound => StatusCode::NOT_FOUND,
+        Outcome::Other(other) => panic!("the model predicts no {other}"),
+    };
+    (status, after)
 }
 
 fn arb_step() -> impl Strategy<Value = Step> {
-    let action = prop_oneof![
-        Just(Action::Activate),
-        Just(Action::Deactivate),
-        Just(Action::Destroy),
-        Just(Action::Rotate),
-        Just(Action::Update),
-        Just(Action::Sync),
-        Just(Action::Delete),
+    let op = prop_oneof![
+        Just(Op::Activate),
+        Just(Op::Deactivate),
+        Just(Op::Destroy),
+        Just(Op::Rotate),
+        Just(Op::Update),
+        Just(Op::Sync),
+        Just(Op::Delete { force: false }),
     ];
     let if_match = prop_oneof![6 => Just(IfMatch::Current), 2 => Just(IfMatch::Stale), 2 => Just(IfMatch::Missing)];
-    (0..KEYS.len(), action, if_match).prop_map(|(key, action, if_match)| Step { key, action, if_match })
+    (0..KEYS.len(), op, if_match).prop_map(|(key, op, if_match)| Step { key, op, if_match })
 }
 
 fn config() -> ProptestConfig {
@@ -129,8 +93,9 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     for id in KEYS {
         let key = app.get_managed_key(id).await.assert_status(StatusCode::OK);
         let body = key.json();
-        let state = State::from_wire(body["state"].as_str().unwrap());
-        model.insert(id, ModelKey { state, version: body["version"].as_u64().unwrap() });
+        let state = lifecycle_from_wire(body["state"].as_str().unwrap());
+        let versions = u32::try_from(body["version"].as_u64().unwrap()).unwrap();
+        model.insert(id, ModelKey { state: Some(state), etag_changes: 0, versions });
         etags.insert(id, Etags { current: key.etag(), stale: STALE_ETAG.to_owned() });
     }
 
@@ -140,28 +105,26 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         let if_match = match step.if_match {
             IfMatch::Current => Some(known.current.clone()),
             IfMatch::Stale => Some(known.stale.clone()),
-            IfMatch::Missing => None,
+            IfMatch::Missing | IfMatch::Wildcard => None,
         };
         let if_match = if_match.as_deref();
-        let response = match step.action {
-            Action::Activate => app.activate_managed_key(id, if_match).await,
-            Action::Deactivate => app.deactivate_managed_key(id, if_match).await,
-            Action::Destroy => app.destroy_managed_key(id, if_match).await,
-            Action::Rotate => app.rotate_managed_key(id, if_match).await,
-            Action::Update => {
-                app.update_managed_key(id, if_match, &json!({"description": format!("step {index}")})).await
-            }
-            Action::Sync => app.sync_managed_key(id, if_match).await,
-            Action::Delete => app.delete_managed_key(id, if_match).await,
+        let response = match step.op {
+            Op::Activate => app.activate_managed_key(id, if_match).await,
+            Op::Deactivate => app.deactivate_managed_key(id, if_match).await,
+            Op::Destroy => app.destroy_managed_key(id, if_match).await,
+            Op::Rotate => app.rotate_managed_key(id, if_match).await,
+            Op::Update => app.update_managed_key(id, if_match, &json!({"description": format!("step {index}")})).await,
+            Op::Sync => app.sync_managed_key(id, if_match).await,
+            Op::Delete { .. } => app.delete_managed_key(id, if_match).await,
         };
         response.check_invariants();
-        let (status, after) = expect(&model[id], step.action, step.if_match);
+        let (status, after) = expect(&model[id], step.op, step.if_match);
         prop_assert_eq!(response.status, status, "step {} {:?}: {}", index, step, response.text);
 
-        if status == StatusCode::OK && step.action != Action::Sync {
+        if status == StatusCode::OK && step.op != Op::Sync {
             let body = response.json();
-            prop_assert_eq!(State::from_wire(body["state"].as_str().unwrap()), after.state, "step {}", index);
-            prop_assert_eq!(body["version"].as_u64(), Some(after.version), "step {}", index);
+            prop_assert_eq!(Some(lifecycle_from_wire(body["state"].as_str().unwrap())), after.state, "step {}", index);
+            prop_assert_eq!(body["version"].as_u64(), Some(u64::from(after.versions)), "step {}", index);
             let new_etag = response.etag();
             prop_assert!(new_etag > known.current, "step {}: a mutation moves the ETag forward", index);
             etags.insert(id, Etags { stale: known.current.clone(), current: new_etag });
@@ -174,12 +137,17 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     for id in KEYS {
         let response = app.get_managed_key(id).await;
         match model[id].state {
-            State::Deleted => prop_assert_eq!(response.status, StatusCode::NOT_FOUND),
-            state => {
+            None => prop_assert_eq!(response.status, StatusCode::NOT_FOUND),
+            Some(state) => {
                 let response = response.assert_status(StatusCode::OK);
                 let body = response.json();
-                prop_assert_eq!(State::from_wire(body["state"].as_str().unwrap()), state, "final state of {}", id);
-                prop_assert_eq!(body["version"].as_u64(), Some(model[id].version), "final version of {}", id);
+                prop_assert_eq!(lifecycle_from_wire(body["state"].as_str().unwrap()), state, "final state of {}", id);
+                prop_assert_eq!(
+                    body["version"].as_u64(),
+                    Some(u64::from(model[id].versions)),
+                    "final version of {}",
+                    id
+                );
                 prop_assert_eq!(&response.etag(), &etags[id].current, "final ETag of {}", id);
                 let statuses = app.get_key_distribution_status_for_keystores(id).await.json();
                 for entry in statuses["status_in_keystores"].as_array().unwrap() {
@@ -188,7 +156,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
         }
     }
-    let remaining = KEYS.iter().filter(|id| model[**id].state != State::Deleted).count();
+    let remaining = KEYS.iter().filter(|id| model[**id].state.is_some()).count();
     prop_assert_eq!(app.get_vault(VAULT).await.json()["keys_count"].as_u64(), Some(remaining as u64 + 4));
     Ok(())
 }
@@ -206,13 +174,14 @@ proptest! {
 #[test]
 fn model_follows_the_documented_defaults() {
     // The reference table itself, so a change of the model is a visible decision.
-    let key = |state| ModelKey { state, version: 1 };
-    let current = |state, action| expect(&key(state), action, IfMatch::Current).0;
-    assert_eq!(current(State::PreActivation, Action::Destroy), StatusCode::OK, "destroy_requires_deactivated=false");
-    assert_eq!(current(State::Active, Action::Destroy), StatusCode::CONFLICT);
-    assert_eq!(current(State::Deactivated, Action::Rotate), StatusCode::CONFLICT, "rotate only active");
-    assert_eq!(current(State::Destroyed, Action::Update), StatusCode::CONFLICT);
-    assert_eq!(current(State::Destroyed, Action::Sync), StatusCode::OK);
-    assert_eq!(current(State::Active, Action::Delete), StatusCode::CONFLICT);
-    assert_eq!(expect(&key(State::Deleted), Action::Sync, IfMatch::Missing).0, StatusCode::NOT_FOUND);
+    let key = |state| ModelKey { state, etag_changes: 0, versions: 1 };
+    let current = |state, op| expect(&key(Some(state)), op, IfMatch::Current).0;
+    let delete = Op::Delete { force: false };
+    assert_eq!(current(Lifecycle::PreActive, Op::Destroy), StatusCode::OK, "destroy_requires_deactivated=false");
+    assert_eq!(current(Lifecycle::Active, Op::Destroy), StatusCode::CONFLICT);
+    assert_eq!(current(Lifecycle::Deactivated, Op::Rotate), StatusCode::CONFLICT, "rotate only active");
+    assert_eq!(current(Lifecycle::Destroyed, Op::Update), StatusCode::CONFLICT);
+    assert_eq!(current(Lifecycle::Destroyed, Op::Sync), StatusCode::OK);
+    assert_eq!(current(Lifecycle::Active, delete), StatusCode::CONFLICT);
+    assert_eq!(expect(&key(None), Op::Sync, IfMatch::Missing).0, StatusCode::NOT_FOUND);
 }
