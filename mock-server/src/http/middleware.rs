@@ -106,17 +106,13 @@ fn finish_response(mut response: Response, method: &axum::http::Method, uri: &Ur
     };
     if let Some(error) = error {
         tracing::info!(%method, %uri, status = status.as_u16(), code = %error.code, message = %error.message, trace = %correlation_id, "request refused");
-        let mut rendered = Response::new(Body::from(error.body(&correlation_id)));
-        *rendered.status_mut() = error.status;
-        rendered.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        // The headers an error answer carries besides its body: when to retry, the closing of the
-        // connection, and a 405's allowed methods.
-        for name in [header::RETRY_AFTER, header::CONNECTION, header::ALLOW] {
-            if let Some(value) = response.headers().get(&name) {
-                rendered.headers_mut().insert(name, value.clone());
-            }
-        }
-        response = rendered;
+        // The answer keeps its headers (Retry-After, Connection: close, a 405's Allow, …); only the body and
+        // its type are UKO's.
+        let (mut parts, _) = response.into_parts();
+        parts.status = error.status;
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response = Response::from_parts(parts, Body::from(error.body(&correlation_id)));
     } else {
         tracing::debug!(%method, %uri, status = status.as_u16(), trace = %correlation_id, "request served");
     }
