@@ -2177,7 +2177,7 @@ proptest! {
 
 #[path = "../../tests/shared/lifecycle_model.rs"]
 mod lifecycle_model;
-use lifecycle_model::{IfMatch, Lifecycle, ModelKey, ModelRules, Op, Outcome};
+use lifecycle_model::{arb_op, IfMatch, Lifecycle, ModelKey, ModelRules, Op, Outcome};
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -2348,18 +2348,6 @@ impl Harness {
     }
 }
 
-fn arb_op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        Just(Op::Activate),
-        Just(Op::Deactivate),
-        Just(Op::Destroy),
-        Just(Op::Rotate),
-        Just(Op::Update),
-        Just(Op::Sync),
-        any::<bool>().prop_map(|force| Op::Delete { force }),
-    ]
-}
-
 fn arb_if_match() -> impl Strategy<Value = IfMatch> {
     prop_oneof![
         5 => Just(IfMatch::Current),
@@ -2372,7 +2360,8 @@ fn arb_if_match() -> impl Strategy<Value = IfMatch> {
 fn arb_step(flapping: bool) -> BoxedStrategy<Step> {
     let keystore = 0..MACHINE_KEYSTORES.len();
     let base = prop_oneof![
-        10 => (0..2usize, arb_op(), arb_if_match()).prop_map(|(key, op, if_match)| Step::Call { key, op, if_match }),
+        10 => (0..2usize, arb_op(any::<bool>()), arb_if_match())
+            .prop_map(|(key, op, if_match)| Step::Call { key, op, if_match }),
         2 => (0..2usize).prop_map(|key| Step::Read { key }),
         2 => (keystore.clone(), any::<bool>()).prop_map(|(keystore, reachable)| Step::SetReachable { keystore, reachable }),
         2 => (keystore.clone(), 0..2usize, arb_observed()).prop_map(|(keystore, key, observed)| Step::Drift { keystore, key, observed }),

@@ -21,7 +21,7 @@ const KEYS: [&str; 4] = [KEY_PRE_ACTIVE, KEY_ACTIVE, KEY_DEACTIVATED, KEY_DESTRO
 #[path = "../shared/lifecycle_model.rs"]
 #[allow(dead_code)] // Outcome::Other and the ETag count serve the domain's test only.
 mod lifecycle_model;
-use lifecycle_model::{IfMatch, Lifecycle, ModelKey, ModelRules, Op, Outcome};
+use lifecycle_model::{arb_op, IfMatch, Lifecycle, ModelKey, ModelRules, Op, Outcome};
 
 fn lifecycle_from_wire(state: &str) -> Lifecycle {
     match state {
@@ -62,15 +62,8 @@ fn expect(key: &ModelKey, op: Op, if_match: IfMatch) -> (StatusCode, ModelKey) {
 }
 
 fn arb_step() -> impl Strategy<Value = Step> {
-    let op = prop_oneof![
-        Just(Op::Activate),
-        Just(Op::Deactivate),
-        Just(Op::Destroy),
-        Just(Op::Rotate),
-        Just(Op::Update),
-        Just(Op::Sync),
-        Just(Op::Delete { force: false }),
-    ];
+    // The HTTP test deletes without `force`.
+    let op = arb_op(Just(false));
     let if_match = prop_oneof![6 => Just(IfMatch::Current), 2 => Just(IfMatch::Stale), 2 => Just(IfMatch::Missing)];
     (0..KEYS.len(), op, if_match).prop_map(|(key, op, if_match)| Step { key, op, if_match })
 }

@@ -3,6 +3,8 @@
 //! (`src/domain/tests.rs`) and the HTTP model test (`tests/api/model.rs`): one table of transitions for
 //! both layers to agree with. (A subdirectory of `tests/`, so cargo does not build it as a test of its own.)
 
+use proptest::prelude::*;
+
 /// Which `If-Match` a step sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IfMatch {
@@ -99,4 +101,17 @@ impl ModelKey {
         }
         Outcome::Ok
     }
+}
+
+/// Every operation, uniformly; `force` decides the deletes' `force` flag.
+pub fn arb_op(force: impl Strategy<Value = bool> + 'static) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        Just(Op::Activate),
+        Just(Op::Deactivate),
+        Just(Op::Destroy),
+        Just(Op::Rotate),
+        Just(Op::Update),
+        Just(Op::Sync),
+        force.prop_map(|force| Op::Delete { force }),
+    ]
 }
