@@ -14,10 +14,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use uko_mock::domain::faults::Effect;
-use uko_mock::domain::journal::JournalEntry;
 use uko_mock::domain::managed_keys::KeyAction;
 use uko_mock::domain::operation::Operation;
-use uko_mock::domain::{Instance, SyncFlag};
+use uko_mock::domain::request_journal::JournalEntry;
+use uko_mock::domain::{IfMatch, Instance, SyncFlag};
 
 use crate::clients::ClientOutcome;
 use crate::scenario::ExpectedOutcome;
@@ -146,7 +146,8 @@ pub fn replay_journal(initial: &Instance, journal: &[JournalEntry], key_id: &str
         }
         let operation = entry.operation.as_deref().and_then(Operation::parse);
         let resource = entry.resource_id.clone().unwrap_or_default();
-        let if_match = entry.if_match.as_deref();
+        let if_match = entry.if_match.clone().map(IfMatch::parse);
+        let if_match = if_match.as_ref();
         let step = match operation {
             Some(Operation::GetManagedKey) => {
                 let current = shadow.managed_keys.get(&resource).map(|key| key.updated_at.etag());
@@ -232,7 +233,12 @@ pub fn fired_rules(entry: &JournalEntry) -> impl Iterator<Item = &str> {
     entry.fault.as_deref().unwrap_or("").split(',').map(str::trim).filter(|id| !id.is_empty())
 }
 
-fn key_action(shadow: &mut Instance, key_id: &str, if_match: Option<&str>, action: KeyAction) -> Result<(), String> {
+fn key_action(
+    shadow: &mut Instance,
+    key_id: &str,
+    if_match: Option<&IfMatch>,
+    action: KeyAction,
+) -> Result<(), String> {
     shadow.change_key_state(key_id, if_match, action).map(drop).map_err(|error| error.to_string())
 }
 

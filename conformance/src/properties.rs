@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use uko_mock::domain::journal::JournalEntry;
+use uko_mock::domain::request_journal::JournalEntry;
 
 use crate::clients::ClientExit;
 use crate::observation::{fired_rules, Observation};

@@ -19,8 +19,8 @@ use anyhow::{anyhow, Context};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde::Serialize;
-use uko_mock::http::auth::{Auth, AuthMode};
 use uko_mock::store::DEFAULT_INSTANCE;
+use uko_mock::web::auth::{Auth, AuthMode};
 use uko_mock::MockServer;
 
 use crate::clients::{ClientEnv, ClientUnderTest};

@@ -2,7 +2,7 @@
 //! `mock-server/tests/api/fuzz_corpus.rs` (which includes this file by path, so the harness runs on stable
 //! in every `cargo test` too).
 //!
-//! The first byte picks what the rest is fed to: a JSON body parsed through `http::extract::parse_json` into
+//! The first byte picks what the rest is fed to: a JSON body parsed through `web::extract::parse_json` into
 //! one of the domain input types, or a query string parsed into `domain::query::Params` and run through
 //! every list of the default fixture. Whatever the bytes, nothing may panic, a refused body is a UKO 400
 //! (`invalid_json` or `invalid_field`) with a message, and a page is never larger than the maximum.
@@ -16,8 +16,8 @@ use uko_mock::domain::query::{KeyListScope, Params, MAX_LIMIT};
 use uko_mock::domain::templates::TemplateInput;
 use uko_mock::domain::vaults::VaultInput;
 use uko_mock::domain::Instance;
-use uko_mock::http::extract::parse_json;
-use uko_mock::http::ApiError;
+use uko_mock::web::extract::parse_json;
+use uko_mock::web::ApiError;
 
 /// Feeds one input to the parsers; panics only when an invariant breaks.
 pub fn parse_request(data: &[u8]) {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::http::auth::AuthMode;
+use crate::web::auth::AuthMode;
 
 /// A stateful fake of IBM Unified Key Orchestrator (UKO) API v4 for offline client development and CI.
 ///
@@ -59,7 +59,7 @@ pub struct Config {
     pub admin_token: Option<String>,
 
     /// Requests each instance's journal keeps (GET /__mock/v1/journal); older ones are forgotten.
-    #[arg(long, default_value_t = crate::domain::journal::DEFAULT_CAPACITY, value_parser = parse_journal_size, env = "UKO_MOCK_JOURNAL_SIZE")]
+    #[arg(long, default_value_t = crate::domain::request_journal::DEFAULT_CAPACITY, value_parser = parse_journal_size, env = "UKO_MOCK_JOURNAL_SIZE")]
     pub journal_size: usize,
 
     /// Keep every instance in this JSON file across restarts: loaded at start if it exists (a corrupt or

@@ -901,7 +901,9 @@ mod tests {
         instance.rng.next_u64();
         let key_id = "44444444-4444-4444-8444-000000000002";
         let etag = instance.managed_key(key_id).unwrap().updated_at.etag();
-        instance.change_key_state(key_id, Some(&etag), domain::managed_keys::KeyAction::Destroy).unwrap();
+        instance
+            .change_key_state(key_id, Some(&domain::IfMatch::parse(etag)), domain::managed_keys::KeyAction::Destroy)
+            .unwrap();
         let json = Fixture::from_instance_with_secrets(&instance, "after destroy").to_json();
         let again = Fixture::from_json(&json).unwrap().into_instance("default", Some(999)).unwrap();
         // The override replaces the exported generator state, and nothing else differs.
@@ -1182,7 +1184,7 @@ mod tests {
     #[test]
     fn merge_adds_a_key_with_derived_copies_and_keeps_existing_divergences() {
         let current = Fixture::default_fixture().unwrap().into_instance("default", None).unwrap();
-        let mut new_key = current.managed_keys["44444444-4444-4444-8444-000000000001"].clone();
+        let mut new_key = (*current.managed_keys["44444444-4444-4444-8444-000000000001"]).clone();
         new_key.id = "44444444-4444-4444-8444-000000000099".to_owned();
         new_key.label = "merged-key".to_owned();
         let text = serde_json::json!({"description": "one more key", "managed_keys": [new_key]}).to_string();

@@ -4,8 +4,12 @@
 //! - [`domain`]: one UKO instance's state and rules, with the keystore simulation; no HTTP.
 //! - [`store`]: the shared handle to all instances, one lock per instance.
 //! - [`persistence`]: the state file that keeps every instance across restarts (`--state-file`).
-//! - [`http`]: the UKO v4 surface (routes, extractors, wire types, `ApiError`) and IAM auth.
+//! - [`web`]: the shell every HTTP surface shares: `AppState`, `ApiError`, extractors, the gateway (limits,
+//!   instance prefix, error bodies), bearer tokens and the IAM endpoint, control-plane access.
+//! - [`uko`]: the UKO v4 surface under `/api/v4` (routes, handlers, wire types).
 //! - [`control`]: the mock's control plane under `/__mock/v1`.
+//!
+//! `uko` and `control` both build on `web` and never on each other; `domain` knows no HTTP.
 //! - [`console`]: the web console at `/` (static files embedded in the binary).
 //! - [`fixture`]: the scenario file format, shared with uko-conformance.
 //! - [`server`]: assembling the app, `serve`, and [`MockServer`] for in-process tests.
@@ -17,9 +21,10 @@ pub mod console;
 pub mod control;
 pub mod domain;
 pub mod fixture;
-pub mod http;
 pub mod persistence;
 pub mod server;
 pub mod store;
+pub mod uko;
+pub mod web;
 
 pub use server::{app, serve, MockServer, MockServerBuilder};

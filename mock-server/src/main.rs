@@ -7,10 +7,10 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 use uko_mock::config::Config;
-use uko_mock::control::access::AdminAccess;
 use uko_mock::fixture::Fixture;
-use uko_mock::http::auth::{Auth, AuthMode};
-use uko_mock::http::AppState;
+use uko_mock::web::access::AdminAccess;
+use uko_mock::web::auth::{Auth, AuthMode};
+use uko_mock::web::AppState;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

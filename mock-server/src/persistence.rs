@@ -236,7 +236,7 @@ fn parse(text: &str) -> Result<BTreeMap<String, Instance>, String> {
             let path = if error.path.is_empty() { String::new() } else { format!(".{}", error.path) };
             format!("instances.{instance_id}{path}: {}", error.reason)
         };
-        if !crate::http::middleware::valid_instance_id(instance_id) {
+        if crate::store::InstanceId::parse(instance_id).is_none() {
             return Err(format!(
                 "instances.{instance_id}: expected an instance id of 1 to 64 letters, digits, '-', '_' or '.'"
             ));

@@ -18,17 +18,17 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tower::{Layer, Service};
 
-use crate::control::access::AdminAccess;
 use crate::fixture::Fixture;
-use crate::http::auth::{self, Auth};
-use crate::http::{middleware, AppState};
 use crate::store::Store;
+use crate::web::access::AdminAccess;
+use crate::web::auth::{self, Auth};
+use crate::web::{gateway, AppState};
 
 /// Largest accepted request body (the largest legitimate body, a keystore with Google credentials, is
 /// ~512 KiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The whole HTTP service: the [`middleware::Gateway`] in front of the router. Cloned per connection.
+/// The whole HTTP service: the [`gateway::Gateway`] in front of the router. Cloned per connection.
 pub trait AppService:
     Service<Request<Incoming>, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
 {
@@ -47,8 +47,10 @@ pub fn app(state: AppState) -> impl AppService {
 /// Builds the whole HTTP service for a state: the routes (UKO surface, IAM endpoint, control plane, web
 /// console) behind the gateway (instance prefix, correlation id, limits, error bodies, logging).
 pub fn app_with_limits(state: AppState, limits: Limits) -> impl AppService {
-    let api = crate::http::api_router()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::journal::authorize_and_record));
+    let api = crate::uko::api_router().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::uko::auth_and_record::authorize_and_record,
+    ));
     let routes = Router::new()
         .nest("/api/v4", api)
         .route("/identity/token", post(auth::iam_token))
@@ -57,7 +59,7 @@ pub fn app_with_limits(state: AppState, limits: Limits) -> impl AppService {
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .with_state(state);
     // Layered around the whole router, not per route: one service call per request.
-    middleware::Gateway::new(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes).layer(routes), limits)
+    gateway::Gateway::new(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes).layer(routes), limits)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.

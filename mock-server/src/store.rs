@@ -1,8 +1,11 @@
 //! The single shared-state handle: every UKO instance behind its own lock.
 //!
 //! A std `Mutex` is right here: every critical section is a short, synchronous domain call and never
-//! awaits (clippy's `await_holding_lock` is on). One API request takes one instance lock exactly once, so
-//! the ETag check, the mutation and the new ETag are atomic — no lost update between concurrent requests.
+//! awaits (clippy's `await_holding_lock` is on). One API request takes its instance's lock exactly once,
+//! in [`Store::apply`] (or [`Store::record`] for a request refused before any operation ran): the fault
+//! plan, the `If-Match` check, the operation, the views of its answer and its journal entry happen in that
+//! one critical section, so no lost update is possible between concurrent requests and the journal lists
+//! requests in the order they ran. Rendering happens after the lock is released.
 //! Instances are created on first use by the factory (from the default or a named fixture).
 //!
 //! With a state file attached (`persistence`), [`Store::persist`] makes every change durable; callers
@@ -12,8 +15,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use crate::domain::journal::DEFAULT_CAPACITY;
-use crate::domain::Instance;
+use crate::domain::command::{Answer, Command};
+use crate::domain::faults::FaultDecision;
+use crate::domain::request_journal::{JournalEntry, DEFAULT_CAPACITY};
+use crate::domain::{IfMatch, Instance, Result};
 use crate::persistence::{SaveError, StateFile};
 
 /// Builds a fresh instance for an id (used on first use and on reset).
@@ -26,6 +31,60 @@ pub const MAX_INSTANCES: usize = 1024;
 
 /// The id of the instance served under the plain `/api/v4` prefix.
 pub const DEFAULT_INSTANCE: &str = "default";
+
+/// The id of an instance: 1 to 64 characters from `A-Z a-z 0-9 - _ .`, not starting with a dot, so that it
+/// is safe in a URL path and in a file name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InstanceId(String);
+
+impl InstanceId {
+    /// The id, if the text is a valid one.
+    pub fn parse(text: &str) -> Option<InstanceId> {
+        let valid = (1..=64).contains(&text.len())
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && !text.starts_with('.');
+        valid.then(|| InstanceId(text.to_owned()))
+    }
+
+    /// The instance served under the plain `/api/v4` prefix.
+    pub fn default_instance() -> InstanceId {
+        InstanceId(DEFAULT_INSTANCE.to_owned())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One UKO API request as the store runs it.
+pub struct ApiCall<'a> {
+    pub command: Command,
+    pub if_match: Option<&'a IfMatch>,
+    /// The request's journal entry, without its outcome (status, ETag, fault, time), which `apply` fills in;
+    /// `None` records nothing.
+    pub entry: Option<JournalEntry>,
+    /// The status the answer to a result will have: the HTTP layer's mapping, used for the journal.
+    pub status_of: fn(&Result<Answer>) -> u16,
+}
+
+/// What one request did, for the HTTP layer to render after the lock was released.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The operation's result; `None` when an injected error or a dropped connection replaced it.
+    pub result: Option<Result<Answer>>,
+    /// What the fault plan decided (the injected error, latency to sleep, a connection to drop).
+    pub faults: FaultDecision,
+    /// Whether the instance changed (a mutation succeeded, or a concurrent writer acted): the change must be
+    /// made durable before the answer.
+    pub changed: bool,
+}
 
 /// Cheaply clonable handle to all instances.
 #[derive(Clone)]
@@ -73,6 +132,46 @@ impl Store {
         let handle = self.handle(instance_id);
         let mut instance = lock(&handle);
         operation(&mut instance)
+    }
+
+    /// Runs one UKO request on an instance in one pass through its lock: the fault plan decides, the
+    /// command runs (its `If-Match` check first), the views of its answer are taken, and its journal entry is
+    /// appended, in execution order.
+    pub fn apply(&self, instance_id: &InstanceId, call: ApiCall<'_>) -> Outcome {
+        let handle = self.handle(instance_id.as_str());
+        let mut instance = lock(&handle);
+        let mutates = call.command.operation().mutates();
+        let (result, faults) = instance.run_command(call.command, call.if_match);
+        if let Some(mut entry) = call.entry {
+            entry.time = instance.clock.now().to_rfc3339_millis();
+            entry.status = match (&result, &faults.error) {
+                _ if faults.drop_connection => 0,
+                (Some(result), _) => (call.status_of)(result),
+                (None, Some(injected)) => injected.status,
+                (None, None) => 503,
+            };
+            entry.etag = match &result {
+                Some(Ok(answer)) => answer.etag.clone(),
+                _ => None,
+            };
+            entry.fault = faults.summary();
+            instance.journal.record(entry);
+        }
+        let changed = (mutates && matches!(result, Some(Ok(_)))) || !faults.concurrent_writes.is_empty();
+        Outcome { result, faults, changed }
+    }
+
+    /// Journals a UKO request that was answered before any operation ran (refused token, undecodable body,
+    /// bad flag); `entry` is complete but for its time. Nothing is recorded for an instance that does not
+    /// exist and has no room to be created.
+    pub fn record(&self, instance_id: &InstanceId, mut entry: JournalEntry) {
+        if !self.admits(instance_id.as_str()) {
+            return;
+        }
+        let handle = self.handle(instance_id.as_str());
+        let mut instance = lock(&handle);
+        entry.time = instance.clock.now().to_rfc3339_millis();
+        instance.journal.record(entry);
     }
 
     /// Replaces an instance's whole state (load fixture, reset); its journal stays.

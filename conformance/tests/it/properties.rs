@@ -7,7 +7,7 @@ use uko_conformance::clients::{ClientExit, ClientOutcome};
 use uko_conformance::observation::{FinalStatus, Observation, Replay};
 use uko_conformance::properties::{check, Budget, Property, Violation};
 use uko_conformance::scenario::{ExpectedOutcome, TARGET_KEY_ID};
-use uko_mock::domain::journal::JournalEntry;
+use uko_mock::domain::request_journal::JournalEntry;
 use uko_mock::domain::SyncFlag;
 
 const ETAG: &str = "2026-01-01T09:00:00Z";

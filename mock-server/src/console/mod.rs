@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::http::{ApiError, AppState};
+use crate::web::{ApiError, AppState};
 
 /// One embedded file.
 struct Asset {

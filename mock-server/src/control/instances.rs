@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::{body_text, invalid_fixture, InstanceSummary, Scope};
 use crate::domain::{Error, ResourceKind};
 use crate::fixture::Fixture;
-use crate::http::{ApiError, AppState};
 use crate::store::DEFAULT_INSTANCE;
+use crate::web::{ApiError, AppState};
 
 #[derive(Serialize)]
 pub(super) struct Health {

@@ -28,9 +28,8 @@
 //!
 //! [`Store::persist`]: crate::store::Store::persist
 
-pub mod access;
 mod instances;
-mod journal;
+mod journal_feed;
 mod simulation;
 mod state;
 
@@ -42,11 +41,11 @@ use axum::Router;
 
 use crate::domain::Instance;
 use crate::fixture::FixtureError;
-use crate::http::error::TargetType;
-use crate::http::extract::InstanceScope;
-use crate::http::middleware::valid_instance_id;
-use crate::http::{ApiError, AppState};
 use crate::store::DEFAULT_INSTANCE;
+use crate::web::access;
+use crate::web::error::TargetType;
+use crate::web::extract::InstanceScope;
+use crate::web::{ApiError, AppState};
 
 /// Routes of the control plane (without the `/__mock/v1` prefix). Every route but `/health` and `/openapi.json` goes through
 /// the admin check of `state.admin`.
@@ -63,7 +62,7 @@ pub fn control_router(state: &AppState) -> Router<AppState> {
 
 /// `GET /openapi.json`: the OpenAPI document of the UKO surface (public information, open like `/health`).
 async fn openapi() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::http::OPENAPI_JSON)
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::web::OPENAPI_JSON)
 }
 
 /// The routes that act on one instance.
@@ -84,7 +83,7 @@ fn instance_routes() -> Router<AppState> {
         .route("/keystores/{keystore_id}/reachability", put(simulation::set_keystore_reachability))
         .route("/clock", get(simulation::get_clock))
         .route("/clock/advance", post(simulation::advance_clock))
-        .route("/journal", get(journal::get_journal))
+        .route("/journal", get(journal_feed::get_journal))
 }
 
 /// The instance a control request addresses: `{instance_id}` in the path, else the `/instances/{id}` prefix
@@ -100,9 +99,9 @@ impl FromRequestParts<AppState> for Scope {
             Err(_) => None,
         };
         let instance_id = from_path
-            .or_else(|| parts.extensions.get::<InstanceScope>().map(|scope| scope.0.clone()))
+            .or_else(|| parts.extensions.get::<InstanceScope>().map(|scope| scope.0.as_str().to_owned()))
             .unwrap_or_else(|| DEFAULT_INSTANCE.to_owned());
-        if !valid_instance_id(&instance_id) {
+        if crate::store::InstanceId::parse(&instance_id).is_none() {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_path_parameter",

@@ -10,8 +10,8 @@ use super::{change, Scope};
 use crate::domain::faults::FaultRule;
 use crate::domain::simulation::{ObservedCopy, ObservedCopyEntry};
 use crate::domain::{Clock, Error, Reachability, ResourceKind};
-use crate::http::extract::{parse_json, JsonBody};
-use crate::http::{ApiError, AppState};
+use crate::web::extract::{parse_json, JsonBody};
+use crate::web::{ApiError, AppState};
 
 #[derive(Serialize)]
 pub(super) struct FaultRules {

@@ -10,9 +10,9 @@ use axum::Json;
 use super::{body_text, change, invalid_fixture, InstanceSummary, Scope};
 use crate::domain::{AssociatedResource, Settings};
 use crate::fixture::{overlay, Fixture};
-use crate::http::error::TargetType;
-use crate::http::extract::JsonBody;
-use crate::http::{ApiError, AppState};
+use crate::web::error::TargetType;
+use crate::web::extract::JsonBody;
+use crate::web::{ApiError, AppState};
 
 /// How `POST /fixture` applies its body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! Domain outcomes that are not a success. They carry no HTTP status: `http::error` owns that mapping.
+//! Domain outcomes that are not a success. They carry no HTTP status: `web::error` owns that mapping.
 
 use std::fmt;
 

@@ -2,14 +2,17 @@
 //! connections, keystore-side failures, or a concurrent writer that makes a client's ETag stale.
 //!
 //! Decisions use the plan's own generator (seeded from the instance seed), so the same seed and the same
-//! request sequence give the same faults. The plan decides; the HTTP layer carries the decision out
-//! (sleeping outside every lock, dropping the connection).
+//! request sequence give the same faults. The plan decides and `run_command` applies it to the operation;
+//! the HTTP layer carries out what happens around the answer (sleeping outside every lock, dropping the
+//! connection).
 
 use serde::{Deserialize, Serialize};
 
 use super::clock::{Rng, Timestamp};
+use super::command::{Answer, Command};
 use super::error::{Error, Result};
 use super::operation::Operation;
+use super::precondition::IfMatch;
 
 /// All fault rules of an instance.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -125,22 +128,21 @@ impl FaultDecision {
 }
 
 impl super::Instance {
-    /// Runs one operation under the fault plan: an injected error or a dropped connection replaces the
+    /// Runs one command under the fault plan: an injected error or a dropped connection replaces the
     /// operation (`None`); a keystore failure applies only while it runs; a concurrent writer acts right
     /// after it, so the ETag the operation just handed out is already stale.
-    pub fn run_with_faults<R>(
+    pub fn run_command(
         &mut self,
-        operation: Operation,
-        resource_id: Option<&str>,
-        run: impl FnOnce(&mut super::Instance) -> R,
-    ) -> (Option<R>, FaultDecision) {
+        command: Command,
+        if_match: Option<&IfMatch>,
+    ) -> (Option<Result<Answer>>, FaultDecision) {
         let now = self.clock.now();
-        let decision = self.faults.evaluate(operation, resource_id, now);
+        let decision = self.faults.evaluate(command.operation(), command.resource_id(), now);
         if decision.drop_connection || decision.error.is_some() {
             return (None, decision);
         }
         self.failing_keystores = decision.failing_keystores.clone();
-        let result = run(self);
+        let result = self.execute(command, if_match);
         self.failing_keystores.clear();
         for managed_key_id in &decision.concurrent_writes {
             self.touch_managed_key_as_other_writer(managed_key_id);

@@ -5,10 +5,15 @@
 //! with the same version hold the same keys. That is what lets a list remember the sorted order of a query
 //! (`query::ListCache`) and know, without comparing anything, when the keys changed under it. The type
 //! makes the rule hold: there is no `DerefMut`, so a change that does not draw a version does not compile.
+//!
+//! Each key is held behind an `Arc`, so an answer can take the keys it renders out of the instance lock
+//! for the price of a reference count (`domain::view`); a change copies a key only while such an answer
+//! still holds it (`Arc::make_mut`).
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +30,7 @@ fn next_version() -> u64 {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct KeyTable {
-    keys: BTreeMap<String, ManagedKey>,
+    keys: BTreeMap<String, Arc<ManagedKey>>,
     #[serde(skip, default = "next_version")]
     version: u64,
 }
@@ -36,28 +41,48 @@ impl KeyTable {
         self.version
     }
 
+    /// The key with this id.
+    pub fn get(&self, id: &str) -> Option<&ManagedKey> {
+        self.keys.get(id).map(|key| &**key)
+    }
+
+    /// Every key, in id order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &ManagedKey> + Clone {
+        self.keys.values().map(|key| &**key)
+    }
+
+    /// Every key with its id, in id order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &ManagedKey)> + Clone {
+        self.keys.iter().map(|(id, key)| (id, &**key))
+    }
+
     /// The key with this id, to change it.
     pub fn get_mut(&mut self, id: &str) -> Option<&mut ManagedKey> {
         self.version = next_version();
-        self.keys.get_mut(id)
+        self.keys.get_mut(id).map(Arc::make_mut)
     }
 
     /// Adds or replaces a key; returns the one replaced.
     pub fn insert(&mut self, id: String, key: ManagedKey) -> Option<ManagedKey> {
         self.version = next_version();
-        self.keys.insert(id, key)
+        self.keys.insert(id, Arc::new(key)).map(Arc::unwrap_or_clone)
     }
 
     /// Removes a key; returns it.
     pub fn remove(&mut self, id: &str) -> Option<ManagedKey> {
         self.version = next_version();
-        self.keys.remove(id)
+        self.keys.remove(id).map(Arc::unwrap_or_clone)
     }
 
     /// Every key, to change them.
-    pub fn values_mut(&mut self) -> std::collections::btree_map::ValuesMut<'_, String, ManagedKey> {
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut ManagedKey> {
         self.version = next_version();
-        self.keys.values_mut()
+        self.keys.values_mut().map(Arc::make_mut)
+    }
+
+    /// A shared handle on the key with this id, for an answer rendered after the lock is released.
+    pub fn shared(&self, id: &str) -> Option<Arc<ManagedKey>> {
+        self.keys.get(id).cloned()
     }
 }
 
@@ -69,12 +94,13 @@ impl Default for KeyTable {
 
 impl From<BTreeMap<String, ManagedKey>> for KeyTable {
     fn from(keys: BTreeMap<String, ManagedKey>) -> Self {
+        let keys = keys.into_iter().map(|(id, key)| (id, Arc::new(key))).collect();
         KeyTable { keys, version: next_version() }
     }
 }
 
 impl Deref for KeyTable {
-    type Target = BTreeMap<String, ManagedKey>;
+    type Target = BTreeMap<String, Arc<ManagedKey>>;
 
     fn deref(&self) -> &Self::Target {
         &self.keys

@@ -7,7 +7,7 @@ use super::error::{Error, ResourceKind, Result};
 use super::model::{CopyState, Keystore, KeystoreConnection, KeystoreSimulation};
 use super::templates::VaultReferenceInput;
 use super::types::*;
-use super::{check_if_match, validate, Instance};
+use super::{check_if_match, validate, IfMatch, Instance};
 
 /// Body of CreateKeystore / UpdateKeystore: the flat union of every variant's fields.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -144,7 +144,7 @@ impl Instance {
     }
 
     /// UpdateKeystore: name, description, groups, TLS proxy and credentials; identity fields are locked.
-    pub fn update_keystore(&mut self, id: &str, if_match: Option<&str>, input: KeystoreInput) -> Result<&Keystore> {
+    pub fn update_keystore(&mut self, id: &str, if_match: Option<&IfMatch>, input: KeystoreInput) -> Result<&Keystore> {
         let current = self.keystore(id)?.clone();
         check_if_match(if_match, current.updated_at, self.settings.if_match_wildcard)?;
         if input.keystore_type.is_some_and(|t| t != current.keystore_type) {
@@ -188,7 +188,7 @@ impl Instance {
     }
 
     /// DeleteKeystore with a `mode` (`uko-semantics.md` §7.4; semantics inferred, see ARCHITECTURE.md).
-    pub fn delete_keystore(&mut self, id: &str, if_match: Option<&str>, mode: DeleteKeystoreMode) -> Result<()> {
+    pub fn delete_keystore(&mut self, id: &str, if_match: Option<&IfMatch>, mode: DeleteKeystoreMode) -> Result<()> {
         let keystore = self.keystore(id)?;
         check_if_match(if_match, keystore.updated_at, self.settings.if_match_wildcard)?;
         // Copies whose destruction period has ended are gone (reads settle them too); they must not block.

@@ -13,7 +13,7 @@ use super::naming::NamingScheme;
 use super::simulation::StatusEntry;
 use super::templates::VaultReferenceInput;
 use super::types::*;
-use super::{check_if_match, validate, Instance};
+use super::{check_if_match, validate, IfMatch, Instance};
 
 /// Body of CreateManagedKey.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -153,7 +153,7 @@ impl Instance {
     pub fn update_managed_key(
         &mut self,
         id: &str,
-        if_match: Option<&str>,
+        if_match: Option<&IfMatch>,
         input: ManagedKeyUpdate,
     ) -> Result<&ManagedKey> {
         let key = self.managed_key(id)?;
@@ -230,7 +230,7 @@ impl Instance {
     }
 
     /// ActivateManagedKey, DeactivateManagedKey, DestroyManagedKey.
-    pub fn change_key_state(&mut self, id: &str, if_match: Option<&str>, action: KeyAction) -> Result<&ManagedKey> {
+    pub fn change_key_state(&mut self, id: &str, if_match: Option<&IfMatch>, action: KeyAction) -> Result<&ManagedKey> {
         let now = self.clock.now();
         let key = self.managed_key(id)?;
         check_if_match(if_match, key.updated_at, self.settings.if_match_wildcard)?;
@@ -292,7 +292,7 @@ impl Instance {
     }
 
     /// RotateManagedKey: new key material as version n+1, installed where the keystores answer.
-    pub fn rotate_managed_key(&mut self, id: &str, if_match: Option<&str>) -> Result<&ManagedKey> {
+    pub fn rotate_managed_key(&mut self, id: &str, if_match: Option<&IfMatch>) -> Result<&ManagedKey> {
         let now = self.clock.now();
         let key = self.managed_key(id)?;
         check_if_match(if_match, key.updated_at, self.settings.if_match_wildcard)?;
@@ -353,7 +353,7 @@ impl Instance {
     pub fn update_managed_key_from_template(
         &mut self,
         id: &str,
-        if_match: Option<&str>,
+        if_match: Option<&IfMatch>,
         dry_run: bool,
     ) -> Result<ManagedKey> {
         let key = self.managed_key(id)?.clone();
@@ -402,7 +402,7 @@ impl Instance {
     }
 
     /// SyncManagedKey: `If-Match` is the key's ETag; repairs reachable out-of-sync keystores.
-    pub fn sync_managed_key(&mut self, id: &str, if_match: Option<&str>) -> Result<Vec<StatusEntry>> {
+    pub fn sync_managed_key(&mut self, id: &str, if_match: Option<&IfMatch>) -> Result<Vec<StatusEntry>> {
         let key = self.managed_key(id)?;
         check_if_match(if_match, key.updated_at, self.settings.if_match_wildcard)?;
         let entries = self.sync_keystores(id);
@@ -417,7 +417,7 @@ impl Instance {
 
     /// DeleteManagedKey: only destroyed keys; not while pending destruction somewhere (unless `force`)
     /// or protected by a retention policy.
-    pub fn delete_managed_key(&mut self, id: &str, if_match: Option<&str>, force: bool) -> Result<()> {
+    pub fn delete_managed_key(&mut self, id: &str, if_match: Option<&IfMatch>, force: bool) -> Result<()> {
         let key = self.managed_key(id)?;
         check_if_match(if_match, key.updated_at, self.settings.if_match_wildcard)?;
         if !matches!(key.state, KeyState::Destroyed | KeyState::DestroyedCompromised) {

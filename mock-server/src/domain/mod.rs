@@ -9,21 +9,24 @@
 //! paging in `query`.
 
 pub mod clock;
+pub mod command;
 pub mod error;
 pub mod faults;
-pub mod journal;
 pub mod key_table;
 pub mod keystores;
 pub mod managed_keys;
 pub mod model;
 pub mod naming;
 pub mod operation;
+pub mod precondition;
 pub mod query;
+pub mod request_journal;
 pub mod simulation;
 pub mod templates;
 pub mod types;
 pub mod validate;
 pub mod vaults;
+pub mod view;
 
 #[cfg(test)]
 #[allow(unused)] // tests.rs is still a stub (an unused helper and imports); drop this when domain tests land.
@@ -36,6 +39,7 @@ use serde::{Deserialize, Serialize};
 pub use clock::{Clock, ClockMode, Rng, Timestamp};
 pub use error::{Error, ResourceKind, Result, Target};
 pub use model::*;
+pub use precondition::{check_if_match, IfMatch};
 pub use types::*;
 
 /// The largest single clock advance (100 years): beyond it dates stop being meaningful.
@@ -109,7 +113,7 @@ pub struct Instance {
     pub faults: faults::FaultPlan,
     /// Served requests; not part of exported state.
     #[serde(skip)]
-    pub journal: journal::Journal,
+    pub journal: request_journal::Journal,
     /// Keystores that fail during the current request (set by a fired `KeystoreFailure` rule).
     #[serde(skip)]
     pub failing_keystores: Vec<String>,
@@ -133,7 +137,7 @@ impl Instance {
             managed_keys: key_table::KeyTable::default(),
             associated_resources: Vec::new(),
             faults: faults::FaultPlan::seeded(seed),
-            journal: journal::Journal::default(),
+            journal: request_journal::Journal::default(),
             failing_keystores: Vec::new(),
             list_cache: query::ListCache::default(),
         }
@@ -249,19 +253,5 @@ impl Instance {
     /// `keys_count` of a template.
     pub fn template_keys_count(&self, template_id: &str) -> usize {
         self.managed_keys.values().filter(|k| k.template_id == template_id).count()
-    }
-}
-
-/// Checks `If-Match` against the resource's current ETag. Missing → 428-class error, different →
-/// 412-class error. Surrounding quotes and a weak `W/` prefix are tolerated, since some HTTP stacks add them.
-pub fn check_if_match(if_match: Option<&str>, updated_at: Timestamp, allow_wildcard: bool) -> Result<()> {
-    let given = if_match.ok_or(Error::PreconditionRequired)?;
-    let trimmed = given.trim();
-    let normalized = trimmed.strip_prefix("W/").unwrap_or(trimmed).trim_matches('"');
-    let current = updated_at.etag();
-    if (allow_wildcard && normalized == "*") || normalized == current {
-        Ok(())
-    } else {
-        Err(Error::PreconditionFailed { given: given.to_owned(), current })
     }
 }

@@ -2,7 +2,7 @@
 //! managed keys and associated resources.
 //!
 //! These types derive serde so that a fixture file and an exported state are the same format
-//! (`fixture.rs`), but they are not the API's wire types: `http::wire` renders them, masking secrets and
+//! (`fixture.rs`), but they are not the API's wire types: `uko::wire` renders them, masking secrets and
 //! adding derived fields (counters, hrefs, `status_in_keystores`).
 
 use std::collections::BTreeMap;

@@ -1086,7 +1086,7 @@ mod tests {
                 instance.managed_keys.remove(&pick);
             }
             Change::Copy(_) => {
-                let mut copy = instance.managed_keys[&pick].clone();
+                let mut copy = (*instance.managed_keys[&pick]).clone();
                 copy.id = format!("copy-{serial:04}");
                 instance.managed_keys.insert(copy.id.clone(), copy);
             }

@@ -7,7 +7,7 @@ use super::error::{Error, ResourceKind, Result};
 use super::model::{KeyProperties, Template, TemplateKeystore};
 use super::naming::NamingScheme;
 use super::types::*;
-use super::{check_if_match, clock::Period, validate, Instance};
+use super::{check_if_match, clock::Period, validate, IfMatch, Instance};
 
 /// `{ "id": … }` reference to a vault in request bodies.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -131,7 +131,7 @@ impl Instance {
 
     /// UpdateKeyTemplate: bumps `version`; refused on archived templates. Algorithm, naming scheme and
     /// keystore type cannot change.
-    pub fn update_template(&mut self, id: &str, if_match: Option<&str>, input: TemplateInput) -> Result<&Template> {
+    pub fn update_template(&mut self, id: &str, if_match: Option<&IfMatch>, input: TemplateInput) -> Result<&Template> {
         let current = self.template(id)?.clone();
         check_if_match(if_match, current.updated_at, self.settings.if_match_wildcard)?;
         if current.state == TemplateState::Archived {
@@ -217,17 +217,17 @@ impl Instance {
     }
 
     /// ArchiveKeyTemplate.
-    pub fn archive_template(&mut self, id: &str, if_match: Option<&str>) -> Result<&Template> {
+    pub fn archive_template(&mut self, id: &str, if_match: Option<&IfMatch>) -> Result<&Template> {
         self.change_template_state(id, if_match, TemplateState::Archived)
     }
 
     /// UnarchiveKeyTemplate.
-    pub fn unarchive_template(&mut self, id: &str, if_match: Option<&str>) -> Result<&Template> {
+    pub fn unarchive_template(&mut self, id: &str, if_match: Option<&IfMatch>) -> Result<&Template> {
         self.change_template_state(id, if_match, TemplateState::Unarchived)
     }
 
     /// ExposeKeyTemplate: a shadow template becomes a visible user-defined one.
-    pub fn expose_template(&mut self, id: &str, if_match: Option<&str>) -> Result<&Template> {
+    pub fn expose_template(&mut self, id: &str, if_match: Option<&IfMatch>) -> Result<&Template> {
         let template = self.template(id)?;
         check_if_match(if_match, template.updated_at, self.settings.if_match_wildcard)?;
         if !template.types.contains(&TemplateType::Shadow) {
@@ -245,7 +245,7 @@ impl Instance {
     }
 
     /// DeleteKeyTemplate: only when no managed key (destroyed ones included) was made from it.
-    pub fn delete_template(&mut self, id: &str, if_match: Option<&str>) -> Result<()> {
+    pub fn delete_template(&mut self, id: &str, if_match: Option<&IfMatch>) -> Result<()> {
         let template = self.template(id)?;
         check_if_match(if_match, template.updated_at, self.settings.if_match_wildcard)?;
         let keys = self.template_keys_count(id);
@@ -269,7 +269,12 @@ impl Instance {
             .ok_or_else(|| Error::NotFoundNamed { kind: ResourceKind::Template, name: name.to_owned() })
     }
 
-    fn change_template_state(&mut self, id: &str, if_match: Option<&str>, state: TemplateState) -> Result<&Template> {
+    fn change_template_state(
+        &mut self,
+        id: &str,
+        if_match: Option<&IfMatch>,
+        state: TemplateState,
+    ) -> Result<&Template> {
         let template = self.template(id)?;
         check_if_match(if_match, template.updated_at, self.settings.if_match_wildcard)?;
         if template.state == state {

@@ -188,27 +188,27 @@ impl Fixture {
 
     fn act(&mut self, key_id: &str, action: KeyAction) -> Result<()> {
         let etag = self.etag(key_id);
-        self.instance.change_key_state(key_id, Some(&etag), action).map(|_| ())
+        self.instance.change_key_state(key_id, Some(&super::IfMatch::parse(etag.clone())), action).map(|_| ())
     }
 
     fn rotate(&mut self, key_id: &str) -> Result<()> {
         let etag = self.etag(key_id);
-        self.instance.rotate_managed_key(key_id, Some(&etag)).map(|_| ())
+        self.instance.rotate_managed_key(key_id, Some(&super::IfMatch::parse(etag.clone()))).map(|_| ())
     }
 
     fn update(&mut self, key_id: &str, input: ManagedKeyUpdate) -> Result<()> {
         let etag = self.etag(key_id);
-        self.instance.update_managed_key(key_id, Some(&etag), input).map(|_| ())
+        self.instance.update_managed_key(key_id, Some(&super::IfMatch::parse(etag.clone())), input).map(|_| ())
     }
 
     fn sync(&mut self, key_id: &str) -> Vec<StatusEntry> {
         let etag = self.etag(key_id);
-        self.instance.sync_managed_key(key_id, Some(&etag)).unwrap()
+        self.instance.sync_managed_key(key_id, Some(&super::IfMatch::parse(etag.clone()))).unwrap()
     }
 
     fn delete(&mut self, key_id: &str, force: bool) -> Result<()> {
         let etag = self.etag(key_id);
-        self.instance.delete_managed_key(key_id, Some(&etag), force)
+        self.instance.delete_managed_key(key_id, Some(&super::IfMatch::parse(etag.clone())), force)
     }
 
     /// Deactivates (when active) and destroys a key.
@@ -471,7 +471,7 @@ fn create_with_archived_template_is_invalid_state() {
     let mut fx = Fixture::new();
     let template_id = fx.template_id("AWS-ACTIVE");
     let etag = fx.template_etag("AWS-ACTIVE");
-    fx.instance.archive_template(&template_id, Some(&etag)).unwrap();
+    fx.instance.archive_template(&template_id, Some(&super::IfMatch::parse(etag.clone()))).unwrap();
     assert_invalid_state(fx.instance.create_managed_key(key_input(&fx.vault_id.clone(), "AWS-ACTIVE", "x")));
 }
 
@@ -493,12 +493,18 @@ fn keystore_joining_the_group_receives_existing_keys_only_on_update_from_templat
     assert_eq!(fx.record(&key_id).referenced_keystores.len(), 2, "creating a keystore pushes no key to it");
 
     let etag = fx.etag(&key_id);
-    let preview = fx.instance.update_managed_key_from_template(&key_id, Some(&etag), true).unwrap();
+    let preview = fx
+        .instance
+        .update_managed_key_from_template(&key_id, Some(&super::IfMatch::parse(etag.clone())), true)
+        .unwrap();
     assert!(preview.referenced_keystores.contains(&joined_id));
     assert_eq!(fx.etag(&key_id), etag, "a dry run persists nothing");
     assert_eq!(fx.record(&key_id).referenced_keystores.len(), 2);
 
-    let updated = fx.instance.update_managed_key_from_template(&key_id, Some(&etag), false).unwrap();
+    let updated = fx
+        .instance
+        .update_managed_key_from_template(&key_id, Some(&super::IfMatch::parse(etag.clone())), false)
+        .unwrap();
     assert_ne!(updated.updated_at.etag(), etag);
     assert_eq!(updated.referenced_keystores.len(), 3);
     let copy = fx.instance.keystores[&joined_id].simulation.copies.get(&key_id).cloned().unwrap();
@@ -512,9 +518,9 @@ fn keystore_leaving_the_group_is_deactivated_and_unlinked_on_update_from_templat
     let keystore_id = fx.ks("aws_prod_2");
     let etag = fx.keystore_etag("aws_prod_2");
     let groups = KeystoreInput { groups: Some(vec!["shared".to_owned()]), ..KeystoreInput::default() };
-    fx.instance.update_keystore(&keystore_id, Some(&etag), groups).unwrap();
+    fx.instance.update_keystore(&keystore_id, Some(&super::IfMatch::parse(etag.clone())), groups).unwrap();
     let etag = fx.etag(&key_id);
-    fx.instance.update_managed_key_from_template(&key_id, Some(&etag), false).unwrap();
+    fx.instance.update_managed_key_from_template(&key_id, Some(&super::IfMatch::parse(etag.clone())), false).unwrap();
     assert_eq!(fx.record(&key_id).referenced_keystores, [fx.ks("aws_prod_1")]);
     assert_eq!(fx.copy("aws_prod_2", &key_id).unwrap().state, CopyState::Inactive);
     assert_eq!(fx.statuses(&key_id).len(), 1);
@@ -528,12 +534,12 @@ fn template_update_makes_keys_unaligned_until_update_from_template() {
     let template_id = fx.template_id("AWS-ACTIVE");
     let etag = fx.template_etag("AWS-ACTIVE");
     let input = TemplateInput { description: Some("v1".to_owned()), ..TemplateInput::default() };
-    fx.instance.update_template(&template_id, Some(&etag), input).unwrap();
+    fx.instance.update_template(&template_id, Some(&super::IfMatch::parse(etag.clone())), input).unwrap();
     assert_eq!(fx.instance.alignment_status(&fx.record(&key_id)), AlignmentStatus::Unaligned);
     let listed = fx.list_keys(&[("template.alignment_status", "unaligned")]).unwrap();
     assert_eq!(listed.ids, [key_id.as_str()]);
     let etag = fx.etag(&key_id);
-    fx.instance.update_managed_key_from_template(&key_id, Some(&etag), false).unwrap();
+    fx.instance.update_managed_key_from_template(&key_id, Some(&super::IfMatch::parse(etag.clone())), false).unwrap();
     assert_eq!(fx.record(&key_id).template_version, 1);
     assert_eq!(fx.instance.alignment_status(&fx.record(&key_id)), AlignmentStatus::Aligned);
 }
@@ -545,12 +551,20 @@ fn update_from_archived_template_or_of_destroyed_key_is_invalid_state() {
     let destroyed = fx.key("AWS-PREACTIVE", "d");
     fx.destroy(&destroyed);
     let etag = fx.etag(&destroyed);
-    assert_invalid_state(fx.instance.update_managed_key_from_template(&destroyed, Some(&etag), false));
+    assert_invalid_state(fx.instance.update_managed_key_from_template(
+        &destroyed,
+        Some(&super::IfMatch::parse(etag.clone())),
+        false,
+    ));
     let template_id = fx.template_id("AWS-ACTIVE");
     let template_etag = fx.template_etag("AWS-ACTIVE");
-    fx.instance.archive_template(&template_id, Some(&template_etag)).unwrap();
+    fx.instance.archive_template(&template_id, Some(&super::IfMatch::parse(template_etag.clone()))).unwrap();
     let etag = fx.etag(&key_id);
-    assert_invalid_state(fx.instance.update_managed_key_from_template(&key_id, Some(&etag), false));
+    assert_invalid_state(fx.instance.update_managed_key_from_template(
+        &key_id,
+        Some(&super::IfMatch::parse(etag.clone())),
+        false,
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -924,10 +938,10 @@ fn update_with_stale_etag_is_precondition_failed() {
     let key_id = fx.key("AWS-ACTIVE", "k");
     let first = fx.etag(&key_id);
     let describe = |text: &str| ManagedKeyUpdate { description: Some(text.to_owned()), ..ManagedKeyUpdate::default() };
-    fx.instance.update_managed_key(&key_id, Some(&first), describe("one")).unwrap();
+    fx.instance.update_managed_key(&key_id, Some(&super::IfMatch::parse(first.clone())), describe("one")).unwrap();
     let current = fx.etag(&key_id);
     let before = fx.record(&key_id);
-    let stale = fx.instance.update_managed_key(&key_id, Some(&first), describe("two"));
+    let stale = fx.instance.update_managed_key(&key_id, Some(&super::IfMatch::parse(first.clone())), describe("two"));
     assert_eq!(stale.unwrap_err(), Error::PreconditionFailed { given: first, current });
     assert_eq!(fx.record(&key_id), before);
 }
@@ -960,7 +974,8 @@ fn mutations_without_if_match_are_precondition_required() {
 fn stale_etag_is_checked_before_the_state_rule() {
     let mut fx = Fixture::new();
     let key_id = fx.key("AWS-ACTIVE", "k");
-    let result = fx.instance.change_key_state(&key_id, Some("2020-01-01T00:00:00Z"), KeyAction::Destroy);
+    let result =
+        fx.instance.change_key_state(&key_id, Some(&super::IfMatch::parse("2020-01-01T00:00:00Z")), KeyAction::Destroy);
     assert!(matches!(result, Err(Error::PreconditionFailed { .. })), "{result:?}");
 }
 
@@ -974,10 +989,16 @@ fn if_match_accepts_quoted_weak_and_wildcard_forms() {
         " 2026-03-04T05:06:07Z ",
         "*",
     ] {
-        assert_eq!(check_if_match(Some(accepted), stamp, true), Ok(()), "{accepted}");
+        assert_eq!(check_if_match(Some(&super::IfMatch::parse(accepted)), stamp, true), Ok(()), "{accepted}");
     }
-    assert!(matches!(check_if_match(Some("*"), stamp, false), Err(Error::PreconditionFailed { .. })));
-    assert!(matches!(check_if_match(Some("2026-03-04T05:06:08Z"), stamp, true), Err(Error::PreconditionFailed { .. })));
+    assert!(matches!(
+        check_if_match(Some(&super::IfMatch::parse("*")), stamp, false),
+        Err(Error::PreconditionFailed { .. })
+    ));
+    assert!(matches!(
+        check_if_match(Some(&super::IfMatch::parse("2026-03-04T05:06:08Z")), stamp, true),
+        Err(Error::PreconditionFailed { .. })
+    ));
     assert_eq!(check_if_match(None, stamp, true), Err(Error::PreconditionRequired));
 }
 
@@ -993,7 +1014,7 @@ fn every_mutation_gets_a_new_strictly_increasing_etag() {
     fx.update(&key_id, ManagedKeyUpdate { description: Some("x".to_owned()), ..ManagedKeyUpdate::default() }).unwrap();
     etags.push(fx.etag(&key_id));
     let etag = fx.etag(&key_id);
-    fx.instance.update_managed_key_from_template(&key_id, Some(&etag), false).unwrap();
+    fx.instance.update_managed_key_from_template(&key_id, Some(&super::IfMatch::parse(etag.clone())), false).unwrap();
     etags.push(fx.etag(&key_id));
     fx.act(&key_id, KeyAction::Deactivate).unwrap();
     etags.push(fx.etag(&key_id));
@@ -1043,31 +1064,42 @@ fn vault_template_and_keystore_updates_check_and_bump_their_etag() {
     let vault_etag = fx.instance.vault(&vault_id).unwrap().updated_at.etag();
     let rename = || VaultInput { description: Some("d".to_owned()), ..VaultInput::default() };
     assert_eq!(fx.instance.update_vault(&vault_id, None, rename()).unwrap_err(), Error::PreconditionRequired);
-    let updated = fx.instance.update_vault(&vault_id, Some(&vault_etag), rename()).unwrap().updated_at.etag();
+    let updated = fx
+        .instance
+        .update_vault(&vault_id, Some(&super::IfMatch::parse(vault_etag.clone())), rename())
+        .unwrap()
+        .updated_at
+        .etag();
     assert!(updated > vault_etag);
     assert!(matches!(
-        fx.instance.update_vault(&vault_id, Some(&vault_etag), rename()),
+        fx.instance.update_vault(&vault_id, Some(&super::IfMatch::parse(vault_etag.clone())), rename()),
         Err(Error::PreconditionFailed { .. })
     ));
 
     let template_id = fx.template_id("AWS-ACTIVE");
     let template_etag = fx.template_etag("AWS-ACTIVE");
     let describe = || TemplateInput { description: Some("d".to_owned()), ..TemplateInput::default() };
-    let updated = fx.instance.update_template(&template_id, Some(&template_etag), describe()).unwrap();
+    let updated = fx
+        .instance
+        .update_template(&template_id, Some(&super::IfMatch::parse(template_etag.clone())), describe())
+        .unwrap();
     assert_eq!(updated.version, 1);
     assert!(updated.updated_at.etag() > template_etag);
     assert!(matches!(
-        fx.instance.update_template(&template_id, Some(&template_etag), describe()),
+        fx.instance.update_template(&template_id, Some(&super::IfMatch::parse(template_etag.clone())), describe()),
         Err(Error::PreconditionFailed { .. })
     ));
 
     let keystore_id = fx.ks("aws_test");
     let keystore_etag = fx.keystore_etag("aws_test");
     let describe = || KeystoreInput { description: Some("d".to_owned()), ..KeystoreInput::default() };
-    let updated = fx.instance.update_keystore(&keystore_id, Some(&keystore_etag), describe()).unwrap();
+    let updated = fx
+        .instance
+        .update_keystore(&keystore_id, Some(&super::IfMatch::parse(keystore_etag.clone())), describe())
+        .unwrap();
     assert!(updated.updated_at.etag() > keystore_etag);
     assert!(matches!(
-        fx.instance.update_keystore(&keystore_id, Some(&keystore_etag), describe()),
+        fx.instance.update_keystore(&keystore_id, Some(&super::IfMatch::parse(keystore_etag.clone())), describe()),
         Err(Error::PreconditionFailed { .. })
     ));
 }
@@ -1325,7 +1357,7 @@ fn sync_with_stale_etag_is_precondition_failed_and_repairs_nothing() {
     let stale = fx.etag(&key_id);
     fx.update(&key_id, ManagedKeyUpdate { description: Some("x".to_owned()), ..ManagedKeyUpdate::default() }).unwrap();
     fx.set_copy("aws_prod_1", &key_id, Observed::Inactive);
-    let result = fx.instance.sync_managed_key(&key_id, Some(&stale));
+    let result = fx.instance.sync_managed_key(&key_id, Some(&super::IfMatch::parse(stale.clone())));
     assert!(matches!(result, Err(Error::PreconditionFailed { .. })), "{result:?}");
     assert_eq!(fx.copy("aws_prod_1", &key_id).unwrap().state, CopyState::Inactive);
 }
@@ -1342,7 +1374,9 @@ fn removed_keystore_leaves_tombstone_entry() {
     let keystore_id = fx.ks("aws_prod_2");
     let etag = fx.keystore_etag("aws_prod_2");
 
-    fx.instance.delete_keystore(&keystore_id, Some(&etag), DeleteKeystoreMode::Disconnect).unwrap();
+    fx.instance
+        .delete_keystore(&keystore_id, Some(&super::IfMatch::parse(etag.clone())), DeleteKeystoreMode::Disconnect)
+        .unwrap();
 
     let key = fx.record(&key_id);
     assert_eq!(key.referenced_keystores, [fx.ks("aws_prod_1")]);
@@ -1370,7 +1404,9 @@ fn keystore_deleted_in_deactivate_mode_leaves_removed_by_user_entry() {
     let key_id = fx.key("AWS-ACTIVE", "k");
     let keystore_id = fx.ks("aws_prod_2");
     let etag = fx.keystore_etag("aws_prod_2");
-    fx.instance.delete_keystore(&keystore_id, Some(&etag), DeleteKeystoreMode::Deactivate).unwrap();
+    fx.instance
+        .delete_keystore(&keystore_id, Some(&super::IfMatch::parse(etag.clone())), DeleteKeystoreMode::Deactivate)
+        .unwrap();
     assert_eq!(fx.copy("aws_prod_2", &key_id).unwrap().state, CopyState::Inactive);
     let tombstone = fx.statuses(&key_id).into_iter().find(|e| e.keystore_id == keystore_id).unwrap();
     assert_entry(&tombstone, S::NotPresent, F::OutOfSync, D::TargetKeystoreRemovedByUser);
@@ -1382,7 +1418,9 @@ fn keystore_deleted_in_destroy_mode_schedules_destruction_of_its_copies() {
     let key_id = fx.key("AWS-ACTIVE", "k");
     let keystore_id = fx.ks("aws_prod_2");
     let etag = fx.keystore_etag("aws_prod_2");
-    fx.instance.delete_keystore(&keystore_id, Some(&etag), DeleteKeystoreMode::Destroy).unwrap();
+    fx.instance
+        .delete_keystore(&keystore_id, Some(&super::IfMatch::parse(etag.clone())), DeleteKeystoreMode::Destroy)
+        .unwrap();
     assert_eq!(fx.copy("aws_prod_2", &key_id).unwrap().state, CopyState::PendingDestruction);
     fx.instance.clock.advance(7 * DAY);
     fx.statuses(&key_id);
@@ -1395,12 +1433,22 @@ fn keystore_delete_in_restrict_mode_is_refused_while_active_or_deactivated_keys_
     let key_id = fx.key("AWS-ACTIVE", "k");
     let keystore_id = fx.ks("aws_prod_1");
     let etag = fx.keystore_etag("aws_prod_1");
-    assert_conflict(fx.instance.delete_keystore(&keystore_id, Some(&etag), DeleteKeystoreMode::Restrict));
+    assert_conflict(fx.instance.delete_keystore(
+        &keystore_id,
+        Some(&super::IfMatch::parse(etag.clone())),
+        DeleteKeystoreMode::Restrict,
+    ));
     fx.act(&key_id, KeyAction::Deactivate).unwrap();
-    assert_conflict(fx.instance.delete_keystore(&keystore_id, Some(&etag), DeleteKeystoreMode::Restrict));
+    assert_conflict(fx.instance.delete_keystore(
+        &keystore_id,
+        Some(&super::IfMatch::parse(etag.clone())),
+        DeleteKeystoreMode::Restrict,
+    ));
     fx.act(&key_id, KeyAction::Destroy).unwrap();
     fx.key("AWS-PREACTIVE", "p");
-    fx.instance.delete_keystore(&keystore_id, Some(&etag), DeleteKeystoreMode::Restrict).unwrap();
+    fx.instance
+        .delete_keystore(&keystore_id, Some(&super::IfMatch::parse(etag.clone())), DeleteKeystoreMode::Restrict)
+        .unwrap();
     assert!(fx.instance.keystore(&keystore_id).is_err());
 }
 
@@ -1412,9 +1460,15 @@ fn internal_keystore_delete_is_refused_while_a_destroyed_key_is_pending_there() 
     fx.destroy(&key_id);
     let keystore_id = fx.ks("internal_prod");
     let etag = fx.keystore_etag("internal_prod");
-    assert_conflict(fx.instance.delete_keystore(&keystore_id, Some(&etag), DeleteKeystoreMode::Restrict));
+    assert_conflict(fx.instance.delete_keystore(
+        &keystore_id,
+        Some(&super::IfMatch::parse(etag.clone())),
+        DeleteKeystoreMode::Restrict,
+    ));
     fx.instance.clock.advance(30 * DAY);
-    fx.instance.delete_keystore(&keystore_id, Some(&etag), DeleteKeystoreMode::Restrict).unwrap();
+    fx.instance
+        .delete_keystore(&keystore_id, Some(&super::IfMatch::parse(etag.clone())), DeleteKeystoreMode::Restrict)
+        .unwrap();
 }
 
 #[test]
@@ -1423,7 +1477,11 @@ fn keystore_delete_checks_if_match() {
     let keystore_id = fx.ks("aws_test");
     let result = fx.instance.delete_keystore(&keystore_id, None, DeleteKeystoreMode::Restrict);
     assert_eq!(result, Err(Error::PreconditionRequired));
-    let result = fx.instance.delete_keystore(&keystore_id, Some("2020-01-01T00:00:00Z"), DeleteKeystoreMode::Restrict);
+    let result = fx.instance.delete_keystore(
+        &keystore_id,
+        Some(&super::IfMatch::parse("2020-01-01T00:00:00Z")),
+        DeleteKeystoreMode::Restrict,
+    );
     assert!(matches!(result, Err(Error::PreconditionFailed { .. })));
     assert!(fx.instance.keystore(&keystore_id).is_ok());
 }
@@ -1447,7 +1505,9 @@ fn internal_keystore_limit_is_fifty_per_instance() {
     assert_eq!(instance.keystores.len(), 50);
     instance.create_keystore(keystore_input(&vault_id, "external", KeystoreType::AwsKms, &["g"]), false).unwrap();
     let etag = instance.keystore(&ids[0]).unwrap().updated_at.etag();
-    instance.delete_keystore(&ids[0], Some(&etag), DeleteKeystoreMode::Restrict).unwrap();
+    instance
+        .delete_keystore(&ids[0], Some(&super::IfMatch::parse(etag.clone())), DeleteKeystoreMode::Restrict)
+        .unwrap();
     instance.create_keystore(internal(51), false).unwrap();
 }
 
@@ -1514,9 +1574,15 @@ fn keystore_identity_fields_are_locked_and_credentials_editable() {
         connection: KeystoreConnection { aws_region: Some("eu-west-1".to_owned()), ..KeystoreConnection::default() },
         ..KeystoreInput::default()
     };
-    assert_invalid_field(fx.instance.update_keystore(&keystore_id, Some(&etag), region), "aws_region");
+    assert_invalid_field(
+        fx.instance.update_keystore(&keystore_id, Some(&super::IfMatch::parse(etag.clone())), region),
+        "aws_region",
+    );
     let retype = KeystoreInput { keystore_type: Some(KeystoreType::GoogleKms), ..KeystoreInput::default() };
-    assert_invalid_field(fx.instance.update_keystore(&keystore_id, Some(&etag), retype), "type");
+    assert_invalid_field(
+        fx.instance.update_keystore(&keystore_id, Some(&super::IfMatch::parse(etag.clone())), retype),
+        "type",
+    );
     let secret = KeystoreInput {
         connection: KeystoreConnection {
             aws_secret_access_key: Some("rotated".to_owned()),
@@ -1524,7 +1590,8 @@ fn keystore_identity_fields_are_locked_and_credentials_editable() {
         },
         ..KeystoreInput::default()
     };
-    let updated = fx.instance.update_keystore(&keystore_id, Some(&etag), secret).unwrap();
+    let updated =
+        fx.instance.update_keystore(&keystore_id, Some(&super::IfMatch::parse(etag.clone())), secret).unwrap();
     assert_eq!(updated.connection.aws_secret_access_key.as_deref(), Some("rotated"));
     assert_eq!(updated.connection.aws_region.as_deref(), Some("us-east-1"));
 }
@@ -1539,11 +1606,11 @@ fn template_delete_is_refused_while_keys_reference_it_even_destroyed_ones() {
     let key_id = fx.key("AWS-ACTIVE", "k");
     let template_id = fx.template_id("AWS-ACTIVE");
     let etag = fx.template_etag("AWS-ACTIVE");
-    assert_conflict(fx.instance.delete_template(&template_id, Some(&etag)));
+    assert_conflict(fx.instance.delete_template(&template_id, Some(&super::IfMatch::parse(etag.clone()))));
     fx.destroy(&key_id);
-    assert_conflict(fx.instance.delete_template(&template_id, Some(&etag)));
+    assert_conflict(fx.instance.delete_template(&template_id, Some(&super::IfMatch::parse(etag.clone()))));
     fx.delete(&key_id, false).unwrap();
-    fx.instance.delete_template(&template_id, Some(&etag)).unwrap();
+    fx.instance.delete_template(&template_id, Some(&super::IfMatch::parse(etag.clone()))).unwrap();
     assert!(fx.instance.template(&template_id).is_err());
     assert_eq!(fx.instance.vault_templates_count(&fx.vault_id), TEMPLATES.len() - 1);
 }
@@ -1553,12 +1620,17 @@ fn archived_template_can_be_deleted() {
     let mut fx = Fixture::new();
     let template_id = fx.template_id("AWS-PREACTIVE");
     let etag = fx.template_etag("AWS-PREACTIVE");
-    let archived = fx.instance.archive_template(&template_id, Some(&etag)).unwrap().updated_at.etag();
+    let archived = fx
+        .instance
+        .archive_template(&template_id, Some(&super::IfMatch::parse(etag.clone())))
+        .unwrap()
+        .updated_at
+        .etag();
     assert_eq!(
-        fx.instance.delete_template(&template_id, Some(&etag)),
+        fx.instance.delete_template(&template_id, Some(&super::IfMatch::parse(etag.clone()))),
         Err(Error::PreconditionFailed { given: etag, current: archived.clone() })
     );
-    fx.instance.delete_template(&template_id, Some(&archived)).unwrap();
+    fx.instance.delete_template(&template_id, Some(&super::IfMatch::parse(archived.clone()))).unwrap();
 }
 
 #[test]
@@ -1570,7 +1642,7 @@ fn duplicate_template_name_is_conflict() {
     let template_id = fx.template_id("AWS-PREACTIVE");
     let etag = fx.template_etag("AWS-PREACTIVE");
     let rename = TemplateInput { name: Some("AWS-ACTIVE".to_owned()), ..TemplateInput::default() };
-    assert_conflict(fx.instance.update_template(&template_id, Some(&etag), rename));
+    assert_conflict(fx.instance.update_template(&template_id, Some(&super::IfMatch::parse(etag.clone())), rename));
 }
 
 #[test]
@@ -1622,7 +1694,10 @@ fn template_algorithm_keystore_type_and_naming_scheme_are_immutable() {
         key: Some(KeyPropertiesInput { algorithm: Some(Algorithm::Rsa), ..KeyPropertiesInput::default() }),
         ..TemplateInput::default()
     };
-    assert_invalid_field(fx.instance.update_template(&template_id, Some(&etag), algorithm), "key.algorithm");
+    assert_invalid_field(
+        fx.instance.update_template(&template_id, Some(&super::IfMatch::parse(etag.clone())), algorithm),
+        "key.algorithm",
+    );
     let retype = TemplateInput {
         keystores: Some(vec![TemplateKeystoreInput {
             keystore_type: Some(KeystoreType::GoogleKms),
@@ -1630,9 +1705,15 @@ fn template_algorithm_keystore_type_and_naming_scheme_are_immutable() {
         }]),
         ..TemplateInput::default()
     };
-    assert_invalid_field(fx.instance.update_template(&template_id, Some(&etag), retype), "keystores[0].type");
+    assert_invalid_field(
+        fx.instance.update_template(&template_id, Some(&super::IfMatch::parse(etag.clone())), retype),
+        "keystores[0].type",
+    );
     let scheme = TemplateInput { naming_scheme: Some("<A>".to_owned()), ..TemplateInput::default() };
-    assert_invalid_field(fx.instance.update_template(&template_id, Some(&etag), scheme), "naming_scheme");
+    assert_invalid_field(
+        fx.instance.update_template(&template_id, Some(&super::IfMatch::parse(etag.clone())), scheme),
+        "naming_scheme",
+    );
     assert_eq!(fx.instance.template(&template_id).unwrap().version, 0);
 }
 
@@ -1648,7 +1729,7 @@ fn template_group_change_redirects_new_keys() {
         }]),
         ..TemplateInput::default()
     };
-    fx.instance.update_template(&template_id, Some(&etag), regroup).unwrap();
+    fx.instance.update_template(&template_id, Some(&super::IfMatch::parse(etag.clone())), regroup).unwrap();
     let key_id = fx.key("AWS-ACTIVE", "k");
     assert_eq!(fx.record(&key_id).referenced_keystores, [fx.ks("aws_test")]);
 }
@@ -1658,12 +1739,26 @@ fn archived_template_refuses_updates_and_a_second_archive() {
     let mut fx = Fixture::new();
     let template_id = fx.template_id("AWS-ACTIVE");
     let etag = fx.template_etag("AWS-ACTIVE");
-    let etag = fx.instance.archive_template(&template_id, Some(&etag)).unwrap().updated_at.etag();
-    assert_invalid_state(fx.instance.archive_template(&template_id, Some(&etag)));
+    let etag = fx
+        .instance
+        .archive_template(&template_id, Some(&super::IfMatch::parse(etag.clone())))
+        .unwrap()
+        .updated_at
+        .etag();
+    assert_invalid_state(fx.instance.archive_template(&template_id, Some(&super::IfMatch::parse(etag.clone()))));
     let describe = TemplateInput { description: Some("x".to_owned()), ..TemplateInput::default() };
-    assert_invalid_state(fx.instance.update_template(&template_id, Some(&etag), describe));
-    let etag = fx.instance.unarchive_template(&template_id, Some(&etag)).unwrap().updated_at.etag();
-    assert_invalid_state(fx.instance.unarchive_template(&template_id, Some(&etag)));
+    assert_invalid_state(fx.instance.update_template(
+        &template_id,
+        Some(&super::IfMatch::parse(etag.clone())),
+        describe,
+    ));
+    let etag = fx
+        .instance
+        .unarchive_template(&template_id, Some(&super::IfMatch::parse(etag.clone())))
+        .unwrap()
+        .updated_at
+        .etag();
+    assert_invalid_state(fx.instance.unarchive_template(&template_id, Some(&super::IfMatch::parse(etag.clone()))));
     fx.key("AWS-ACTIVE", "k");
 }
 
@@ -1672,12 +1767,12 @@ fn only_shadow_templates_can_be_exposed() {
     let mut fx = Fixture::new();
     let template_id = fx.template_id("AWS-ACTIVE");
     let etag = fx.template_etag("AWS-ACTIVE");
-    assert_invalid_state(fx.instance.expose_template(&template_id, Some(&etag)));
+    assert_invalid_state(fx.instance.expose_template(&template_id, Some(&super::IfMatch::parse(etag.clone()))));
     let mut shadow = template_input(&fx.vault_id, "SHADOW", KeystoreType::AwsKms, "prod", InitialKeyState::Active);
     shadow.types = Some(vec![TemplateType::Shadow]);
     let shadow = fx.instance.create_template(shadow).unwrap();
     let (id, etag) = (shadow.id.clone(), shadow.updated_at.etag());
-    let exposed = fx.instance.expose_template(&id, Some(&etag)).unwrap();
+    let exposed = fx.instance.expose_template(&id, Some(&super::IfMatch::parse(etag.clone()))).unwrap();
     assert_eq!(exposed.types, [TemplateType::UserDefined]);
     assert!(exposed.updated_at.etag() > etag);
 }
@@ -1691,7 +1786,7 @@ fn vault_delete_is_refused_while_it_holds_keystores_or_keys() {
     let mut fx = Fixture::new();
     let vault_id = fx.vault_id.clone();
     let etag = fx.instance.vault(&vault_id).unwrap().updated_at.etag();
-    assert_conflict(fx.instance.delete_vault(&vault_id, Some(&etag)));
+    assert_conflict(fx.instance.delete_vault(&vault_id, Some(&super::IfMatch::parse(etag.clone()))));
     assert!(fx.instance.vault(&vault_id).is_ok());
 }
 
@@ -1704,9 +1799,9 @@ fn vault_delete_is_refused_while_unarchived_templates_remain_and_takes_archived_
         .unwrap();
     let (template_id, template_etag) = (template.id.clone(), template.updated_at.etag());
     let etag = instance.vault(&vault_id).unwrap().updated_at.etag();
-    assert_conflict(instance.delete_vault(&vault_id, Some(&etag)));
-    instance.archive_template(&template_id, Some(&template_etag)).unwrap();
-    instance.delete_vault(&vault_id, Some(&etag)).unwrap();
+    assert_conflict(instance.delete_vault(&vault_id, Some(&super::IfMatch::parse(etag.clone()))));
+    instance.archive_template(&template_id, Some(&super::IfMatch::parse(template_etag.clone()))).unwrap();
+    instance.delete_vault(&vault_id, Some(&super::IfMatch::parse(etag.clone()))).unwrap();
     assert!(instance.vault(&vault_id).is_err());
     assert!(instance.template(&template_id).is_err(), "archived templates go with their vault");
 }
@@ -1718,12 +1813,12 @@ fn empty_vault_delete_checks_if_match_and_succeeds() {
     let etag = instance.vault(&vault_id).unwrap().updated_at.etag();
     assert_eq!(instance.delete_vault(&vault_id, None), Err(Error::PreconditionRequired));
     assert!(matches!(
-        instance.delete_vault(&vault_id, Some("2020-01-01T00:00:00Z")),
+        instance.delete_vault(&vault_id, Some(&super::IfMatch::parse("2020-01-01T00:00:00Z"))),
         Err(Error::PreconditionFailed { .. })
     ));
-    instance.delete_vault(&vault_id, Some(&etag)).unwrap();
+    instance.delete_vault(&vault_id, Some(&super::IfMatch::parse(etag.clone()))).unwrap();
     assert!(matches!(
-        instance.delete_vault(&vault_id, Some(&etag)),
+        instance.delete_vault(&vault_id, Some(&super::IfMatch::parse(etag.clone()))),
         Err(Error::NotFound { kind: ResourceKind::Vault, .. })
     ));
 }
@@ -1904,7 +1999,7 @@ fn template_and_vault_lists_filter_and_sort() {
     let mut fx = Fixture::new();
     let template_id = fx.template_id("AWS-PREACTIVE");
     let etag = fx.template_etag("AWS-PREACTIVE");
-    fx.instance.archive_template(&template_id, Some(&etag)).unwrap();
+    fx.instance.archive_template(&template_id, Some(&super::IfMatch::parse(etag.clone()))).unwrap();
     let templates = |pairs: &[(&str, &str)]| fx.instance.list_templates(&params(pairs));
     assert_eq!(templates(&[("state", "archived")]).unwrap().ids, [template_id.as_str()]);
     assert_eq!(templates(&[("name", "AWS")]).unwrap().total_count, 2);
@@ -2263,20 +2358,45 @@ impl Harness {
         let if_match = value.as_deref();
         let instance = &mut self.fx.instance;
         let (result, entries) = match op {
-            Op::Activate => (outcome(&instance.change_key_state(&id, if_match, KeyAction::Activate)), None),
-            Op::Deactivate => (outcome(&instance.change_key_state(&id, if_match, KeyAction::Deactivate)), None),
-            Op::Destroy => (outcome(&instance.change_key_state(&id, if_match, KeyAction::Destroy)), None),
-            Op::Rotate => (outcome(&instance.rotate_managed_key(&id, if_match)), None),
+            Op::Activate => (
+                outcome(&instance.change_key_state(
+                    &id,
+                    if_match.map(super::IfMatch::parse).as_ref(),
+                    KeyAction::Activate,
+                )),
+                None,
+            ),
+            Op::Deactivate => (
+                outcome(&instance.change_key_state(
+                    &id,
+                    if_match.map(super::IfMatch::parse).as_ref(),
+                    KeyAction::Deactivate,
+                )),
+                None,
+            ),
+            Op::Destroy => (
+                outcome(&instance.change_key_state(
+                    &id,
+                    if_match.map(super::IfMatch::parse).as_ref(),
+                    KeyAction::Destroy,
+                )),
+                None,
+            ),
+            Op::Rotate => {
+                (outcome(&instance.rotate_managed_key(&id, if_match.map(super::IfMatch::parse).as_ref())), None)
+            }
             Op::Update => {
                 let input =
                     ManagedKeyUpdate { description: Some(format!("step {step}")), ..ManagedKeyUpdate::default() };
-                (outcome(&instance.update_managed_key(&id, if_match, input)), None)
+                (outcome(&instance.update_managed_key(&id, if_match.map(super::IfMatch::parse).as_ref(), input)), None)
             }
             Op::Sync => {
-                let result = instance.sync_managed_key(&id, if_match);
+                let result = instance.sync_managed_key(&id, if_match.map(super::IfMatch::parse).as_ref());
                 (outcome(&result), result.ok())
             }
-            Op::Delete { force } => (outcome(&instance.delete_managed_key(&id, if_match, force)), None),
+            Op::Delete { force } => {
+                (outcome(&instance.delete_managed_key(&id, if_match.map(super::IfMatch::parse).as_ref(), force)), None)
+            }
         };
         if let Ok(record) = self.fx.instance.managed_key(&id) {
             let etag = record.updated_at.etag();

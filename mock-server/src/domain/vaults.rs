@@ -5,7 +5,7 @@ use serde::Deserialize;
 use super::error::{Error, ResourceKind, Result};
 use super::model::Vault;
 use super::types::TemplateState;
-use super::{check_if_match, validate, Instance};
+use super::{check_if_match, validate, IfMatch, Instance};
 
 /// Body of CreateVault and UpdateVault (every field optional here; required-ness is checked by the operation).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -39,7 +39,7 @@ impl Instance {
     }
 
     /// UpdateVault.
-    pub fn update_vault(&mut self, id: &str, if_match: Option<&str>, input: VaultInput) -> Result<&Vault> {
+    pub fn update_vault(&mut self, id: &str, if_match: Option<&IfMatch>, input: VaultInput) -> Result<&Vault> {
         let current = self.vault(id)?;
         check_if_match(if_match, current.updated_at, self.settings.if_match_wildcard)?;
         if let Some(name) = &input.name {
@@ -66,7 +66,7 @@ impl Instance {
     }
 
     /// DeleteVault: only an empty vault; archived templates go with it, unarchived ones block.
-    pub fn delete_vault(&mut self, id: &str, if_match: Option<&str>) -> Result<()> {
+    pub fn delete_vault(&mut self, id: &str, if_match: Option<&IfMatch>) -> Result<()> {
         let vault = self.vault(id)?;
         check_if_match(if_match, vault.updated_at, self.settings.if_match_wildcard)?;
         let blocking_templates =

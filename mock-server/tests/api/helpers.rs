@@ -16,7 +16,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 use uko_mock::fixture::Fixture;
-use uko_mock::http::auth::Auth;
+use uko_mock::web::auth::Auth;
 use uko_mock::MockServer;
 
 /// The vault of the default fixture.
@@ -160,7 +160,7 @@ impl TestApp {
     /// issued for [`TEST_API_KEY`] with this lifetime.
     pub async fn with_auth(token_ttl_seconds: u64) -> TestApp {
         let auth = Auth::new(
-            uko_mock::http::auth::AuthMode::Iam,
+            uko_mock::web::auth::AuthMode::Iam,
             vec![TEST_API_KEY.to_owned()],
             vec![TEST_STATIC_TOKEN.to_owned()],
             token_ttl_seconds,

@@ -232,7 +232,7 @@ fn render(server: &MockServer, case: &Case) -> Vec<u8> {
             HeaderValueSpec::CurrentEtag(key) => server
                 .store()
                 .with_instance("default", |instance| {
-                    instance.managed_keys.get(*key).map(|k| k.updated_at.etag()).unwrap_or_default()
+                    instance.managed_keys.get(key).map(|k| k.updated_at.etag()).unwrap_or_default()
                 })
                 .into_bytes(),
         };

@@ -231,7 +231,7 @@ async fn the_journal_keeps_its_cap_and_cuts_long_fields() {
     // Assert: 50 entries, none holding more than MAX_FIELD_BYTES in a field.
     let (entries, _) = server.store().with_instance("default", |instance| instance.journal.read(0, usize::MAX));
     assert_eq!(entries.len(), 50);
-    let bound = uko_mock::domain::journal::MAX_FIELD_BYTES;
+    let bound = uko_mock::domain::request_journal::MAX_FIELD_BYTES;
     for entry in &entries {
         assert!(entry.path.len() <= bound, "{}", entry.path.len());
         assert!(entry.if_match.as_ref().unwrap().len() <= bound);

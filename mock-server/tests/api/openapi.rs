@@ -1,5 +1,5 @@
 //! The OpenAPI document (`mock-server/openapi.json`, served at `GET /__mock/v1/openapi.json`) against the
-//! routes: every route of `http::API_ROUTES` (which `api_router` is built from) is in the document with its
+//! routes: every route of `uko::API_ROUTES` (which `api_router` is built from) is in the document with its
 //! method, operation id and success codes, and every operation of the document is a route; the live
 //! server serves each documented method and refuses the undocumented ones with 405.
 
@@ -8,12 +8,12 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use uko_mock::domain::operation::Operation;
-use uko_mock::http::API_ROUTES;
+use uko_mock::uko::API_ROUTES;
 
 use crate::helpers::*;
 
 fn document() -> Value {
-    serde_json::from_str(uko_mock::http::OPENAPI_JSON).expect("openapi.json is JSON")
+    serde_json::from_str(uko_mock::web::OPENAPI_JSON).expect("openapi.json is JSON")
 }
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];

@@ -10,9 +10,9 @@ use axum::Json;
 use serde::Serialize;
 
 use super::Scope;
-use crate::domain::journal::JournalEntry;
-use crate::http::error::TargetType;
-use crate::http::{ApiError, AppState};
+use crate::domain::request_journal::JournalEntry;
+use crate::web::error::TargetType;
+use crate::web::{ApiError, AppState};
 
 #[derive(Serialize)]
 pub(super) struct JournalPage {

@@ -22,6 +22,7 @@ use tower::{Service, ServiceExt};
 use super::error::ApiError;
 use super::extract::{CorrelationId, InstanceScope};
 use crate::server::Limits;
+use crate::store::InstanceId;
 
 /// The header UKO uses for correlation ids.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
@@ -230,11 +231,10 @@ fn rewrite_instance_prefix(mut request: Request) -> Request {
     let path = request.uri().path();
     if let Some(rest) = path.strip_prefix("/instances/") {
         let (instance_id, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        if !valid_instance_id(instance_id) {
+        let Some(instance_id) = InstanceId::parse(instance_id) else {
             // Left unrewritten, the path matches no route and gets the UKO-shaped 404.
             return request;
-        }
-        let instance_id = instance_id.to_owned();
+        };
         let new_path = format!("/{tail}");
         let new_uri = match request.uri().query() {
             Some(query) => format!("{new_path}?{query}"),
@@ -246,13 +246,6 @@ fn rewrite_instance_prefix(mut request: Request) -> Request {
         }
     }
     request
-}
-
-/// True for instance ids usable in a path and a file name.
-pub fn valid_instance_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && !id.starts_with('.')
 }
 
 /// A UUID-shaped id from a process-wide counter: deterministic for a given request order.

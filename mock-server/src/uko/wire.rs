@@ -1,4 +1,4 @@
-//! Wire types: how domain records look on the UKO v4 API, byte for byte.
+//! Wire types: how the domain's views (`domain::view`) look on the UKO v4 API, byte for byte.
 //!
 //! Field names, order, string-vs-number (`size` is a string), always-present arrays and masked secrets
 //! (`""`, Azure password `"***"`) all live here. Optional fields are omitted rather than `null`.
@@ -6,8 +6,9 @@
 use serde::Serialize;
 
 use crate::domain::clock::Rfc3339Millis;
-use crate::domain::simulation::StatusEntry;
-use crate::domain::{self, Instance, Keystore, KeystoreType, ManagedKey, Template, Timestamp, Vault};
+use crate::domain::keystores::KeystoreHealth;
+use crate::domain::view::{KeyView, KeystoreName, KeystoreView, ResourceView, StatusView, TemplateView, VaultView};
+use crate::domain::{self, KeystoreType, Timestamp};
 
 /// `{ "href": … }`.
 #[derive(Serialize)]
@@ -294,8 +295,8 @@ pub struct KeyInstanceBody<'a> {
 }
 
 #[derive(Serialize)]
-pub struct InstanceReference {
-    pub id: String,
+pub struct InstanceReference<'a> {
+    pub id: &'a str,
 }
 
 #[derive(Serialize)]
@@ -313,13 +314,13 @@ pub struct EmbeddedErrorModel {
 }
 
 #[derive(Serialize)]
-pub struct StatusInKeystoreBody {
-    pub keystore: OwnedKeystoreReference,
+pub struct StatusInKeystoreBody<'a> {
+    pub keystore: StatusKeystoreReference<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance: Option<InstanceReference>,
+    pub instance: Option<InstanceReference<'a>>,
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub destruction_policy_duration: Option<String>,
+    pub destruction_policy_duration: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destruction_at: Option<Rfc3339Millis>,
     pub keystore_sync_flag: &'static str,
@@ -327,22 +328,22 @@ pub struct StatusInKeystoreBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<EmbeddedApiError>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_id_in_keystore: Option<String>,
+    pub key_id_in_keystore: Option<&'a str>,
 }
 
 #[derive(Serialize)]
-pub struct OwnedKeystoreReference {
-    pub id: String,
-    pub name: String,
+pub struct StatusKeystoreReference<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
     #[serde(rename = "type")]
     pub keystore_type: &'static str,
-    pub href: String,
+    pub href: Link<'a>,
 }
 
 /// `{ "status_in_keystores": [...] }`.
 #[derive(Serialize)]
-pub struct StatusInKeystoresBody {
-    pub status_in_keystores: Vec<StatusInKeystoreBody>,
+pub struct StatusInKeystoresBody<'a> {
+    pub status_in_keystores: Vec<StatusInKeystoreBody<'a>>,
 }
 
 #[derive(Serialize)]
@@ -374,7 +375,7 @@ pub struct ManagedKeyBody<'a> {
     pub href: Link<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotated_at: Option<Rfc3339Millis>,
-    pub status_in_keystores: Vec<StatusInKeystoreBody>,
+    pub status_in_keystores: Vec<StatusInKeystoreBody<'a>>,
     pub deactivate_on_rotation: bool,
     pub managing_systems: Vec<&'static str>,
 }
@@ -388,7 +389,7 @@ pub struct AssociatedResourceBody<'a> {
     pub managed_key: Option<ManagedKeyReference<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referenced_keystore: Option<TargetKeystoreReference<'a>>,
-    pub key_id_in_keystore: String,
+    pub key_id_in_keystore: &'a str,
     pub name: &'a str,
     #[serde(rename = "type")]
     pub resource_type: &'a str,
@@ -461,13 +462,22 @@ fn time(timestamp: Timestamp) -> Rfc3339Millis {
     timestamp.rfc3339_millis()
 }
 
-fn vault_reference<'a>(instance: &'a Instance, vault_id: &'a str, links: &Links<'a>) -> VaultReference<'a> {
-    let name = instance.vaults.get(vault_id).map(|v| v.name.as_str()).unwrap_or("");
-    VaultReference { id: vault_id, name, href: links.vault(vault_id) }
+fn vault_reference<'a>(id: &'a str, name: &'a str, links: &Links<'a>) -> VaultReference<'a> {
+    VaultReference { id, name, href: links.vault(id) }
+}
+
+fn keystore_reference<'a>(keystore: &'a KeystoreName, links: &Links<'a>) -> TargetKeystoreReference<'a> {
+    TargetKeystoreReference {
+        id: &keystore.id,
+        name: &keystore.name,
+        keystore_type: keystore.keystore_type.as_str(),
+        href: links.keystore(&keystore.id),
+    }
 }
 
 /// Renders a vault with its counters.
-pub fn vault<'a>(instance: &'a Instance, vault: &'a Vault, links: &Links<'a>) -> VaultBody<'a> {
+pub fn vault<'a>(view: &'a VaultView, links: &Links<'a>) -> VaultBody<'a> {
+    let vault = &view.vault;
     VaultBody {
         id: &vault.id,
         name: &vault.name,
@@ -478,9 +488,9 @@ pub fn vault<'a>(instance: &'a Instance, vault: &'a Vault, links: &Links<'a>) ->
         updated_by: &vault.updated_by,
         recovery_key_label: vault.recovery_key_label.as_deref(),
         href: links.vault(&vault.id),
-        keys_count: instance.vault_keys_count(&vault.id),
-        key_templates_count: instance.vault_templates_count(&vault.id),
-        keystores_count: instance.vault_keystores_count(&vault.id),
+        keys_count: view.keys_count,
+        key_templates_count: view.key_templates_count,
+        keystores_count: view.keystores_count,
     }
 }
 
@@ -494,16 +504,17 @@ fn template_keystore(entry: &domain::TemplateKeystore) -> TemplateKeystoreBody<'
 }
 
 /// Renders a key template.
-pub fn template<'a>(instance: &'a Instance, template: &'a Template, links: &Links<'a>) -> TemplateBody<'a> {
+pub fn template<'a>(view: &'a TemplateView, links: &Links<'a>) -> TemplateBody<'a> {
+    let template = &view.template;
     TemplateBody {
-        vault: vault_reference(instance, &template.vault_id, links),
+        vault: vault_reference(&template.vault_id, &view.vault_name, links),
         id: &template.id,
         version: template.version,
         name: &template.name,
         naming_scheme: template.naming_scheme.as_deref(),
         types: template.types.iter().map(|t| t.as_str()).collect(),
         state: template.state.as_str(),
-        keys_count: instance.template_keys_count(&template.id),
+        keys_count: view.keys_count,
         key: KeyPropertiesBody {
             size: &template.key.size,
             algorithm: template.key.algorithm.as_str(),
@@ -523,13 +534,9 @@ pub fn template<'a>(instance: &'a Instance, template: &'a Template, links: &Link
     }
 }
 
-/// Renders a keystore; `health` is the embedded status (probed or peeked by the caller).
-pub fn keystore<'a>(
-    instance: &'a Instance,
-    keystore: &'a Keystore,
-    health: domain::keystores::KeystoreHealth,
-    links: &Links<'a>,
-) -> KeystoreBody<'a> {
+/// Renders a keystore with its embedded health.
+pub fn keystore<'a>(view: &'a KeystoreView, links: &Links<'a>) -> KeystoreBody<'a> {
+    let keystore = &view.keystore;
     let c = &keystore.connection;
     let connection = match keystore.keystore_type {
         KeystoreType::AwsKms => ConnectionBody {
@@ -577,7 +584,7 @@ pub fn keystore<'a>(
         },
     };
     KeystoreBody {
-        vault: vault_reference(instance, &keystore.vault_id, links),
+        vault: vault_reference(&keystore.vault_id, &view.vault_name, links),
         id: &keystore.id,
         name: &keystore.name,
         location: &keystore.location,
@@ -589,102 +596,82 @@ pub fn keystore<'a>(
         created_by: &keystore.created_by,
         updated_by: &keystore.updated_by,
         href: links.keystore(&keystore.id),
-        status: keystore_status(health),
+        status: keystore_status(&view.health),
         tls_proxy: keystore.tls_proxy.as_deref().unwrap_or(""),
         connection,
     }
 }
 
 /// Renders a keystore health (GetKeystoreStatus and the embedded `status`).
-pub fn keystore_status(health: domain::keystores::KeystoreHealth) -> KeystoreStatusBody {
+pub fn keystore_status(health: &KeystoreHealth) -> KeystoreStatusBody {
     KeystoreStatusBody {
         last_heartbeat: health.last_heartbeat.map(time),
         health_status: health.health_status.as_str(),
-        message: health.message,
+        message: health.message.clone(),
     }
 }
 
 /// Renders `status_in_keystores` entries; `trace` fills the embedded errors.
-pub fn status_entries(
-    instance: &Instance,
-    entries: Vec<StatusEntry>,
-    links: &Links<'_>,
-    trace: &str,
-) -> Vec<StatusInKeystoreBody> {
-    entries
-        .into_iter()
-        .map(|entry| {
-            let keystore = instance.keystore_or_removed(&entry.keystore_id);
-            StatusInKeystoreBody {
-                keystore: OwnedKeystoreReference {
-                    id: entry.keystore_id.clone(),
-                    name: keystore.map(|k| k.name.clone()).unwrap_or_default(),
-                    keystore_type: keystore.map(|k| k.keystore_type.as_str()).unwrap_or("ibm_cloud_kms"),
-                    href: links.keystore(&entry.keystore_id).to_string(),
-                },
-                instance: entry.instance_id.map(|id| InstanceReference { id }),
-                status: entry.status.as_str(),
-                destruction_policy_duration: entry.destruction_policy_duration,
-                destruction_at: entry.destruction_at.map(time),
-                keystore_sync_flag: entry.sync_flag.as_str(),
-                keystore_sync_flag_detail: entry.detail.as_str(),
-                error: entry.error.map(|failure| EmbeddedApiError {
-                    status_code: failure.status_code,
-                    trace: trace.to_owned(),
-                    errors: [EmbeddedErrorModel {
-                        code: failure.code,
-                        message: failure.message,
-                        more_info: super::error::MORE_INFO,
-                    }],
-                }),
-                key_id_in_keystore: entry.key_id_in_keystore,
-            }
+pub fn status_entries<'a>(statuses: &'a [StatusView], links: &Links<'a>, trace: &str) -> Vec<StatusInKeystoreBody<'a>> {
+    statuses
+        .iter()
+        .map(|StatusView { entry, keystore }| StatusInKeystoreBody {
+            keystore: StatusKeystoreReference {
+                id: &entry.keystore_id,
+                name: keystore.as_ref().map(|k| k.name.as_str()).unwrap_or_default(),
+                keystore_type: keystore.as_ref().map(|k| k.keystore_type.as_str()).unwrap_or("ibm_cloud_kms"),
+                href: links.keystore(&entry.keystore_id),
+            },
+            instance: entry.instance_id.as_deref().map(|id| InstanceReference { id }),
+            status: entry.status.as_str(),
+            destruction_policy_duration: entry.destruction_policy_duration.as_deref(),
+            destruction_at: entry.destruction_at.map(time),
+            keystore_sync_flag: entry.sync_flag.as_str(),
+            keystore_sync_flag_detail: entry.detail.as_str(),
+            error: entry.error.as_ref().map(|failure| EmbeddedApiError {
+                status_code: failure.status_code,
+                trace: trace.to_owned(),
+                errors: [EmbeddedErrorModel {
+                    code: failure.code,
+                    message: failure.message.clone(),
+                    more_info: crate::web::error::MORE_INFO,
+                }],
+            }),
+            key_id_in_keystore: entry.key_id_in_keystore.as_deref(),
         })
         .collect()
 }
 
-/// Renders a managed key (or one version of it when `version` is given) with the given statuses.
-pub fn managed_key<'a>(
-    instance: &'a Instance,
-    key: &'a ManagedKey,
-    version: Option<&'a domain::KeyVersion>,
-    statuses: Vec<StatusInKeystoreBody>,
-    links: &Links<'a>,
-) -> ManagedKeyBody<'a> {
-    let template = instance.templates.get(&key.template_id);
+/// Renders a managed key, or one version of it for an entry of the versions list.
+pub fn managed_key<'a>(view: &'a KeyView, links: &Links<'a>, trace: &str) -> ManagedKeyBody<'a> {
+    let key = &*view.key;
     let current = key.current_version();
+    let version = view.version.and_then(|n| key.versions.iter().find(|v| v.version == n));
     let shown = version.or(current);
     let state = match version {
         Some(v) if Some(v.version) != current.map(|c| c.version) => v.state.unwrap_or(key.state),
         _ => key.state,
     };
     let material = shown.map(|v| v.material.as_str()).unwrap_or("");
-    let referenced_keystores = key
-        .referenced_keystores
-        .iter()
-        .filter_map(|id| instance.keystores.get(id))
-        .map(|k| TargetKeystoreReference {
-            id: &k.id,
-            name: &k.name,
-            keystore_type: k.keystore_type.as_str(),
-            href: links.keystore(&k.id),
-        })
-        .collect();
     ManagedKeyBody {
         id: &key.id,
-        vault: vault_reference(instance, &key.vault_id, links),
+        vault: vault_reference(&key.vault_id, &view.vault_name, links),
         template: TemplateReference {
             id: &key.template_id,
-            name: template.map(|t| t.name.as_str()).unwrap_or(""),
-            types: template.map(|t| t.types.iter().map(|ty| ty.as_str()).collect()).unwrap_or_default(),
-            alignment_status: instance.alignment_status(key).as_str(),
+            name: view.template.as_ref().map(|(name, _)| name.as_str()).unwrap_or(""),
+            types: view
+                .template
+                .as_ref()
+                .map(|(_, types)| types.iter().map(|ty| ty.as_str()).collect())
+                .unwrap_or_default(),
+            alignment_status: view.alignment_status.as_str(),
             href: links.template(&key.template_id),
         },
         version: shown.map(|v| v.version).unwrap_or(1),
         description: &key.description,
         label: &key.label,
         state: state.as_str(),
-        key_material_present: instance.key_material_present(key),
+        key_material_present: view.key_material_present.clone(),
         size: &key.size,
         algorithm: key.algorithm.as_str(),
         verification_patterns: vec![verification_pattern(key.algorithm, material)],
@@ -699,7 +686,7 @@ pub fn managed_key<'a>(
         updated_at: time(key.updated_at),
         created_by: &key.created_by,
         updated_by: &key.updated_by,
-        referenced_keystores,
+        referenced_keystores: view.referenced_keystores.iter().map(|k| keystore_reference(k, links)).collect(),
         instances: key
             .instances
             .iter()
@@ -716,7 +703,7 @@ pub fn managed_key<'a>(
             .collect(),
         href: links.managed_key(&key.id),
         rotated_at: key.rotated_at.map(time),
-        status_in_keystores: statuses,
+        status_in_keystores: status_entries(&view.statuses, links, trace),
         deactivate_on_rotation: key.deactivate_on_rotation,
         managing_systems: key.managing_systems.iter().map(|m| m.as_str()).collect(),
     }
@@ -733,28 +720,18 @@ fn verification_pattern(algorithm: domain::Algorithm, material: &str) -> Verific
 }
 
 /// Renders one associated resource.
-pub fn associated_resource<'a>(
-    instance: &'a Instance,
-    resource: &'a domain::AssociatedResource,
-    links: &Links<'a>,
-) -> AssociatedResourceBody<'a> {
-    let key = instance.managed_keys.get(&resource.managed_key_id);
-    let keystore = instance.keystore_or_removed(&resource.keystore_id);
-    let key_id_in_keystore = keystore
-        .and_then(|k| k.simulation.copies.get(&resource.managed_key_id))
-        .map(|c| c.key_id_in_keystore.clone())
-        .unwrap_or_default();
+pub fn associated_resource<'a>(view: &'a ResourceView, links: &Links<'a>) -> AssociatedResourceBody<'a> {
+    let resource = &view.resource;
     AssociatedResourceBody {
         id: &resource.id,
-        vault: key.map(|k| vault_reference(instance, &k.vault_id, links)),
-        managed_key: key.map(|k| ManagedKeyReference { id: &k.id, label: &k.label, href: links.managed_key(&k.id) }),
-        referenced_keystore: keystore.map(|k| TargetKeystoreReference {
+        vault: view.key.as_ref().map(|k| vault_reference(&k.vault_id, &k.vault_name, links)),
+        managed_key: view.key.as_ref().map(|k| ManagedKeyReference {
             id: &k.id,
-            name: &k.name,
-            keystore_type: k.keystore_type.as_str(),
-            href: links.keystore(&k.id),
+            label: &k.label,
+            href: links.managed_key(&k.id),
         }),
-        key_id_in_keystore,
+        referenced_keystore: view.keystore.as_ref().map(|k| keystore_reference(k, links)),
+        key_id_in_keystore: &view.key_id_in_keystore,
         name: &resource.name,
         resource_type: &resource.resource_type,
         com_ibm_cloud_kms_registration: RegistrationBody {

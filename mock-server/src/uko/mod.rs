@@ -1,16 +1,15 @@
-//! The UKO v4 HTTP surface: routes, request context, rendering. Handlers only translate: they parse
-//! path, query, headers and body, call one domain operation under the instance lock, and render.
+//! The UKO v4 HTTP surface under `/api/v4`: routes, handlers, rendering. Handlers only translate: they
+//! parse path, query, headers and body into one domain [`Command`], hand it to [`respond`] (one pass
+//! through the instance lock in `Store::apply`), and render the answer's views after the lock is released.
 //!
-//! `router` lists every route once. The app is wrapped (outside routing) by `middleware::Gateway`, which
-//! maps `/instances/{id}/api/v4/...` onto the same routes for an isolated instance.
+//! [`API_ROUTES`] lists every route once. The app is wrapped (outside routing) by the web shell's
+//! `Gateway`, which maps `/instances/{id}/api/v4/...` onto the same routes for an isolated instance.
+//! Built on `crate::web`; never imports `crate::control`.
 
-pub mod auth;
-pub mod error;
-pub mod extract;
-pub mod journal;
+pub mod auth_and_record;
+pub mod context;
 pub mod keystores;
 pub mod managed_keys;
-pub mod middleware;
 pub mod templates;
 pub mod vaults;
 pub mod wire;
@@ -21,24 +20,14 @@ use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::Router;
 use serde::Serialize;
 
+use crate::domain::command::{Answer, Command, Output};
 use crate::domain::operation::Operation;
-use crate::domain::query::{Page, Params};
-use crate::domain::Instance;
-use crate::store::Store;
-pub use error::ApiError;
-use extract::Ctx;
+use crate::domain::view::ListPage;
+use crate::store::ApiCall;
+use crate::web::error;
+use crate::web::{ApiError, AppState};
+use context::Ctx;
 use wire::{Href, Links};
-
-/// Shared state of every handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub auth: auth::Auth,
-    /// Overrides the scheme and host of generated `href`s (e.g. behind a proxy).
-    pub public_url: Option<String>,
-    /// Who may use the control plane (`--admin-token`, bind address).
-    pub admin: crate::control::access::AdminAccess,
-}
 
 /// Every UKO route: method, path (without the `/api/v4` prefix) and the operation it serves. The only list
 /// of UKO routes: [`api_router`] is built from it, [`operation_for`] reads it, and the OpenAPI document
@@ -134,9 +123,6 @@ fn handler(operation: Operation) -> MethodRouter<AppState> {
     }
 }
 
-/// The OpenAPI 3.0 document of the UKO surface this mock serves (`GET /__mock/v1/openapi.json`).
-pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
-
 /// A successful answer: status, optional ETag/Location, optional JSON body.
 #[derive(Debug)]
 pub struct Reply {
@@ -195,45 +181,130 @@ impl IntoResponse for Reply {
     }
 }
 
-/// Runs one operation against the request's instance under its lock, exactly once: the fault plan is
-/// consulted first (an injected error or dropped connection replaces the operation; a keystore failure
-/// applies during it; a concurrent writer acts after it). A mutation that succeeded (or a concurrent
-/// writer's change) is made durable before the answer (`Store::persist`, a no-op without a state file);
-/// then injected latency is slept outside the lock.
-pub async fn run(
-    state: &AppState,
-    ctx: &Ctx,
-    operation: Operation,
-    handler: impl FnOnce(&mut Instance, &Links<'_>) -> Result<Reply, ApiError>,
-) -> Result<Reply, ApiError> {
-    let links = Links { api_base: &ctx.api_base };
-    let (outcome, decision) = state.store.with_instance(&ctx.instance_id, |instance| {
-        instance.run_with_faults(operation, ctx.resource_id.as_deref(), |instance| handler(instance, &links))
-    });
-    let result = match (outcome, &decision.error) {
-        (Some(result), _) => result,
+/// Runs a command for a request: one pass through the instance lock (`Store::apply`: fault plan,
+/// `If-Match`, operation, views, journal entry), then, after the lock is released, the change made durable
+/// (`Store::persist`, a no-op without a state file), injected latency slept, and the answer rendered.
+/// `list_path` is the request's path below the API root, for the paging links of a list.
+pub async fn respond(state: &AppState, ctx: &Ctx, command: Command, list_path: &str) -> Result<Response, ApiError> {
+    let call = ApiCall {
+        command,
+        if_match: ctx.if_match(),
+        entry: ctx.record.as_ref().and_then(|r| r.take_entry()),
+        status_of: answer_status,
+    };
+    let outcome = state.store.apply(&ctx.instance_id, call);
+    if outcome.changed {
+        state.store.persist().await?;
+    }
+    if outcome.faults.latency_millis > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(outcome.faults.latency_millis)).await;
+    }
+    if outcome.faults.drop_connection {
+        return Ok(dropped_connection());
+    }
+    match (outcome.result, outcome.faults.error) {
+        (Some(Ok(answer)), _) => Ok(render(ctx, answer, list_path).into_response()),
+        (Some(Err(error)), _) => Err(error.into()),
         (None, Some(injected)) => {
             let status = StatusCode::from_u16(injected.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let error = ApiError::new(status, injected_code(status), injected.message.clone());
+            let error = ApiError::new(status, injected_code(status), injected.message);
             Err(match injected.retry_after_seconds {
                 Some(seconds) => error.with_retry_after(seconds),
                 None => error,
             })
         }
-        // A dropped connection: the journal middleware closes it; this answer is never sent.
         (None, None) => Err(ApiError::from_status(StatusCode::SERVICE_UNAVAILABLE)),
+    }
+}
+
+/// The status the answer to an operation's result has (the journal records it under the lock).
+fn answer_status(result: &crate::domain::Result<Answer>) -> u16 {
+    match result {
+        Ok(answer) if matches!(answer.output, Output::Deleted) => StatusCode::NO_CONTENT.as_u16(),
+        Ok(answer) if answer.created => StatusCode::CREATED.as_u16(),
+        Ok(_) => StatusCode::OK.as_u16(),
+        Err(error) => ApiError::from(error.clone()).status.as_u16(),
+    }
+}
+
+/// Renders an answer's views into UKO's bytes, with its ETag and, for a created resource, its `Location`.
+fn render(ctx: &Ctx, answer: Answer, list_path: &str) -> Reply {
+    let links = Links { api_base: &ctx.api_base };
+    let status = if answer.created { StatusCode::CREATED } else { StatusCode::OK };
+    let (reply, created) = match &answer.output {
+        Output::ManagedKey(view) => {
+            let body = wire::managed_key(view, &links, &ctx.trace);
+            (Reply::json(status, &body), Some(("managed_keys", view.key.id.as_str())))
+        }
+        Output::ManagedKeys(page) => {
+            let items = page.items.iter().map(|view| wire::managed_key(view, &links, &ctx.trace)).collect();
+            (Reply::json(status, &envelope("managed_keys", items, page, paging_links(ctx, list_path, page))), None)
+        }
+        Output::StatusInKeystores(statuses) => {
+            let body =
+                wire::StatusInKeystoresBody { status_in_keystores: wire::status_entries(statuses, &links, &ctx.trace) };
+            (Reply::json(status, &body), None)
+        }
+        Output::Template(view) => {
+            (Reply::json(status, &wire::template(view, &links)), Some(("templates", view.template.id.as_str())))
+        }
+        Output::Templates(page) => {
+            let items = page.items.iter().map(|view| wire::template(view, &links)).collect();
+            (Reply::json(status, &envelope("templates", items, page, paging_links(ctx, list_path, page))), None)
+        }
+        Output::Keystore(view) => {
+            (Reply::json(status, &wire::keystore(view, &links)), Some(("keystores", view.keystore.id.as_str())))
+        }
+        Output::Keystores(page) => {
+            let items = page.items.iter().map(|view| wire::keystore(view, &links)).collect();
+            (Reply::json(status, &envelope("keystores", items, page, paging_links(ctx, list_path, page))), None)
+        }
+        Output::KeystoreStatus(health) => (Reply::json(status, &wire::keystore_status(health)), None),
+        Output::Vault(view) => {
+            (Reply::json(status, &wire::vault(view, &links)), Some(("vaults", view.vault.id.as_str())))
+        }
+        Output::Vaults(page) => {
+            let items = page.items.iter().map(|view| wire::vault(view, &links)).collect();
+            (Reply::json(status, &envelope("vaults", items, page, paging_links(ctx, list_path, page))), None)
+        }
+        Output::AssociatedResources(page) => {
+            let items = page.items.iter().map(|view| wire::associated_resource(view, &links)).collect();
+            let paging = paging_links(ctx, list_path, page);
+            (Reply::json(status, &envelope("associated_resources", items, page, paging)), None)
+        }
+        Output::Deleted => (Reply::no_content(), None),
     };
-    if let Some(note) = &ctx.journal_note {
-        note.set_fault(decision.summary(), decision.drop_connection);
+    let reply = match answer.etag {
+        Some(etag) => reply.with_etag(etag),
+        None => reply,
+    };
+    match created {
+        Some((collection, id)) if answer.created => reply.with_location(format!("{}/{collection}/{id}", ctx.api_path)),
+        _ => reply,
     }
-    let changed = (operation.mutates() && result.is_ok()) || !decision.concurrent_writes.is_empty();
-    if changed {
-        state.store.persist().await?;
+}
+
+/// A response whose body fails at once: hyper then closes the connection without a complete answer,
+/// which clients see as a dropped connection.
+fn dropped_connection() -> Response {
+    struct Failing(bool);
+    impl futures_core::Stream for Failing {
+        type Item = Result<bytes::Bytes, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            if self.0 {
+                return std::task::Poll::Ready(None);
+            }
+            self.0 = true;
+            std::task::Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "injected dropped connection",
+            ))))
+        }
     }
-    if decision.latency_millis > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(decision.latency_millis)).await;
-    }
-    result
+    Response::new(axum::body::Body::from_stream(Failing(false)))
 }
 
 fn injected_code(status: StatusCode) -> &'static str {
@@ -253,10 +324,11 @@ pub fn operation_for(method: &axum::http::Method, route: &str) -> Option<Operati
 }
 
 /// Paging links: `first`/`last` always, `previous`/`next` only when they exist, other parameters kept.
-pub fn paging_links(ctx: &Ctx, path: &str, params: &Params, page: Page, total_count: usize) -> PagingLinks {
+fn paging_links<T>(ctx: &Ctx, path: &str, list: &ListPage<T>) -> PagingLinks {
+    let (page, total_count) = (list.page, list.total_count);
     let url = |offset: Option<usize>| {
         let mut serializer = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in params.pairs().iter().filter(|(n, _)| n != "limit" && n != "offset") {
+        for (name, value) in ctx.params.pairs().iter().filter(|(n, _)| n != "limit" && n != "offset") {
             serializer.append_pair(name, value);
         }
         serializer.append_pair("limit", &page.limit.to_string());
@@ -276,27 +348,26 @@ pub fn paging_links(ctx: &Ctx, path: &str, params: &Params, page: Page, total_co
 }
 
 /// The four paging links of a list envelope.
-pub struct PagingLinks {
-    pub first: Href,
-    pub last: Href,
-    pub previous: Option<Href>,
-    pub next: Option<Href>,
+struct PagingLinks {
+    first: Href,
+    last: Href,
+    previous: Option<Href>,
+    next: Option<Href>,
 }
 
 /// Builds a list envelope from rendered items.
-pub fn envelope<T>(
+fn envelope<T, V>(
     items_name: &'static str,
     items: Vec<T>,
-    total_count: usize,
-    page: Page,
+    list: &ListPage<V>,
     links: PagingLinks,
 ) -> wire::ListEnvelope<T> {
     wire::ListEnvelope {
         items_name,
         items,
-        total_count,
-        limit: page.limit,
-        offset: page.offset,
+        total_count: list.total_count,
+        limit: list.page.limit,
+        offset: list.page.offset,
         first: links.first,
         last: links.last,
         previous: links.previous,

@@ -9,8 +9,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::http::error::TargetType;
-use crate::http::{ApiError, AppState};
+use crate::web::error::TargetType;
+use crate::web::{ApiError, AppState};
 
 /// The header that carries the admin token as an alternative to `Authorization: Bearer`.
 pub const ADMIN_TOKEN_HEADER: &str = "x-admin-token";

@@ -1,0 +1,134 @@
+//! Managed key handlers: the 14 managed-key operations, including the seed flow's
+//! GetKeyDistributionStatusForKeystores and SyncManagedKey.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::context::Ctx;
+use super::{check_list_accept, respond};
+use crate::domain::command::Command;
+use crate::domain::managed_keys::{KeyAction, ManagedKeyInput, ManagedKeyUpdate};
+use crate::web::extract::JsonBody;
+use crate::web::{ApiError, AppState};
+
+pub async fn list_managed_keys(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_list_accept(&headers, "managed-key")?;
+    let query = ctx.params.clone();
+    respond(&state, &ctx, Command::ListManagedKeys { query }, "/managed_keys").await
+}
+
+pub async fn create_managed_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    JsonBody(input): JsonBody<ManagedKeyInput>,
+) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::CreateManagedKey { input }, "").await
+}
+
+pub async fn get_managed_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::GetManagedKey { id }, "").await
+}
+
+pub async fn update_managed_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<ManagedKeyUpdate>,
+) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::UpdateManagedKey { id, input }, "").await
+}
+
+pub async fn delete_managed_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let force = ctx.flag("force")?;
+    respond(&state, &ctx, Command::DeleteManagedKey { id, force }, "").await
+}
+
+pub async fn list_associated_resources_for_managed_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let path = format!("/managed_keys/{id}/associated_resources");
+    let query = ctx.params.clone();
+    respond(&state, &ctx, Command::ListAssociatedResourcesForManagedKey { id, query }, &path).await
+}
+
+pub async fn list_managed_key_versions(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let path = format!("/managed_keys/{id}/versions");
+    let query = ctx.params.clone();
+    respond(&state, &ctx, Command::ListManagedKeyVersions { id, query }, &path).await
+}
+
+pub async fn get_key_distribution_status_for_keystores(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::GetKeyDistributionStatusForKeystores { id }, "").await
+}
+
+pub async fn update_managed_key_from_template(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let dry_run = ctx.flag("dry_run")?;
+    respond(&state, &ctx, Command::UpdateManagedKeyFromTemplate { id, dry_run }, "").await
+}
+
+pub async fn activate_managed_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::ChangeKeyState { id, action: KeyAction::Activate }, "").await
+}
+
+pub async fn deactivate_managed_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::ChangeKeyState { id, action: KeyAction::Deactivate }, "").await
+}
+
+pub async fn destroy_managed_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::ChangeKeyState { id, action: KeyAction::Destroy }, "").await
+}
+
+pub async fn sync_managed_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::SyncManagedKey { id }, "").await
+}
+
+pub async fn rotate_managed_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::RotateManagedKey { id }, "").await
+}

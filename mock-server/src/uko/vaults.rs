@@ -1,0 +1,47 @@
+//! Vault handlers: ListVaults, CreateVault, GetVault, UpdateVault, DeleteVault.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::context::Ctx;
+use super::{check_list_accept, respond};
+use crate::domain::command::Command;
+use crate::domain::vaults::VaultInput;
+use crate::web::extract::JsonBody;
+use crate::web::{ApiError, AppState};
+
+pub async fn list_vaults(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Result<Response, ApiError> {
+    check_list_accept(&headers, "vault")?;
+    let query = ctx.params.clone();
+    respond(&state, &ctx, Command::ListVaults { query }, "/vaults").await
+}
+
+pub async fn create_vault(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    JsonBody(input): JsonBody<VaultInput>,
+) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::CreateVault { input }, "").await
+}
+
+pub async fn get_vault(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::GetVault { id }, "").await
+}
+
+pub async fn update_vault(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<VaultInput>,
+) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::UpdateVault { id, input }, "").await
+}
+
+pub async fn delete_vault(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    respond(&state, &ctx, Command::DeleteVault { id }, "").await
+}
