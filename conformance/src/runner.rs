@@ -139,7 +139,8 @@ pub async fn run_case(setup: &CaseSetup, client: &ClientUnderTest, timeout: Dura
         .context("starting a uko-mock server for the case")?;
     let initial = server.store().with_instance(DEFAULT_INSTANCE, |instance| instance.clone());
     let env = ClientEnv {
-        service_url: server.api_url(),
+        service_url: server.base_url(),
+        api_url: server.api_url(),
         iam_url: server.base_url(),
         api_key: API_KEY.to_owned(),
         token: STATIC_TOKEN.to_owned(),
