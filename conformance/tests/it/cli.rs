@@ -126,6 +126,22 @@ fn unknown_builtin_and_property_are_refused() {
     assert!(String::from_utf8_lossy(&unknown_property.stderr).contains("expected one of converges"));
 }
 
+#[test]
+fn bad_shard_values_and_a_shard_without_seed_are_refused() {
+    for bad in ["0/4", "5/4", "1/0", "2", "two/four"] {
+        let output = run(&["run", "--client", "builtin:reference", "--cases", "4", "--seed", "1", "--shard", bad]);
+
+        assert_eq!(output.status.code(), Some(2), "--shard {bad} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--shard"), "--shard {bad}: {stderr}");
+    }
+
+    let unseeded = run(&["run", "--client", "builtin:reference", "--cases", "4", "--shard", "1/2"]);
+    assert_eq!(unseeded.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unseeded.stderr);
+    assert!(stderr.contains("--shard 1/2 needs --seed") && stderr.contains("same --seed"), "{stderr}");
+}
+
 fn run(arguments: &[&str]) -> Output {
     Command::new(binary())
         .args(arguments)
