@@ -1,9 +1,10 @@
 //! The `uko-conformance` command line: parses arguments and wires them to the library — `runner` runs
-//! and shrinks cases, `shard` splits runs, `report` renders results,
+//! and shrinks cases, `shard` splits runs and merges shard reports, `report` renders results,
 //! `clients::reference` is the reference client. No suite logic lives here.
 //!
 //! Exit codes: 0 when every judged property holds (or the reference client synced the key), 1 when a
-//! property is broken (or the key could not be synced), 2 on usage or infrastructure errors.
+//! property is broken (or the key could not be synced), 2 on usage or infrastructure errors (for
+//! `merge`: reports that are not the shards of one run).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use uko_conformance::clients::{ClientEnv, ClientUnderTest};
 use uko_conformance::properties::{Budget, Property};
 use uko_conformance::report;
 use uko_conformance::runner::{self, SuiteConfig, SuiteReport};
-use uko_conformance::shard::Shard;
+use uko_conformance::shard::{self, Shard};
 
 /// Property-based conformance suite for UKO verify-and-sync clients, run against uko-mock.
 #[derive(Parser)]
@@ -33,6 +34,8 @@ enum Command {
     Run(RunArgs),
     /// Replay one counterexample file against a client and check every property.
     Replay(ReplayArgs),
+    /// Merge the JSON reports of the shards of one run (`run --shard K/N --json FILE`) into one verdict.
+    Merge(MergeArgs),
     /// List the properties with their rules.
     ListProperties,
     /// List the built-in clients (`--client builtin:<name>`).
@@ -94,6 +97,19 @@ struct ReplayArgs {
     timeout: u64,
 }
 
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// The shards' JSON reports (`run --shard K/N --json FILE`), every shard of the run exactly once.
+    #[arg(required = true, value_name = "REPORT")]
+    reports: Vec<PathBuf>,
+    /// Write the merged JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write the merged JSON report here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -108,6 +124,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(arguments) => run(arguments).await,
         Command::Replay(arguments) => replay(arguments).await,
+        Command::Merge(arguments) => merge(arguments),
         Command::ListProperties => {
             for property in Property::ALL {
                 println!("{:<22} {}", property.name(), property.rule());
@@ -171,6 +188,16 @@ async fn run(arguments: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let suite = runner::run_suite(&client, &config).await?;
     finish(&suite, arguments.junit.as_ref(), arguments.json.as_ref())
+}
+
+fn merge(arguments: MergeArgs) -> anyhow::Result<ExitCode> {
+    let reports = arguments
+        .reports
+        .iter()
+        .map(|file| shard::read_report(file).map(|report| (file.clone(), report)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let merged = shard::merge(&reports)?;
+    finish(&merged, arguments.junit.as_ref(), arguments.json.as_ref())
 }
 
 /// Prints the summary, writes the requested reports, and gives the verdict's exit code.
