@@ -92,7 +92,9 @@ pub fn merge(reports: &[(PathBuf, SuiteReport)]) -> anyhow::Result<SuiteReport> 
     let Some((first_file, first)) = reports.first() else {
         bail!("expected at least one report to merge, found none");
     };
-    let first_properties: Vec<_> = first.properties.iter().map(|property| property.property).collect();
+    let property_names =
+        |report: &SuiteReport| report.properties.iter().map(|property| property.property.name()).collect::<Vec<_>>();
+    let first_properties = property_names(first);
     let mut by_shard: BTreeMap<u32, &Path> = BTreeMap::new();
     for (file, report) in reports {
         let name = file.display();
@@ -113,11 +115,11 @@ pub fn merge(reports: &[(PathBuf, SuiteReport)]) -> anyhow::Result<SuiteReport> 
             return Err(mismatch("the client", format!("'{}'", report.client), format!("'{}'", first.client)));
         }
         if report.shard.count != first.shard.count {
-            return Err(mismatch("the shard count", report.shard.to_string(), first.shard.to_string()));
+            return Err(mismatch("the shard count", report.shard.count.to_string(), first.shard.count.to_string()));
         }
-        let properties: Vec<_> = report.properties.iter().map(|property| property.property).collect();
+        let properties = property_names(report);
         if properties != first_properties {
-            return Err(mismatch("the property list", format!("{properties:?}"), format!("{first_properties:?}")));
+            return Err(mismatch("the property list", properties.join(", "), first_properties.join(", ")));
         }
         Shard::new(report.shard.index, report.shard.count).map_err(|reason| anyhow::anyhow!("{name}: {reason}"))?;
         if let Some(other) = by_shard.insert(report.shard.index, file) {

@@ -204,6 +204,20 @@ fn merge_refuses_reports_that_are_not_the_shards_of_one_run() {
     let (first, second, other_seed) = (shard_report("1/2", "3"), shard_report("2/2", "3"), shard_report("2/2", "4"));
     let not_json = directory.path().join("notes.txt");
     std::fs::write(&not_json, "not a report").unwrap();
+    let tampered = |name: &str, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut report = read_json(std::path::Path::new(&second));
+        change(&mut report);
+        let file = directory.path().join(name);
+        std::fs::write(&file, report.to_string()).unwrap();
+        path(&file)
+    };
+    let more_cases = tampered("more-cases.json", &|report| report["cases"] = 5.into());
+    let lost_case = tampered("lost-case.json", &|report| {
+        report["case_results"].as_array_mut().unwrap().pop();
+    });
+    let other_properties = tampered("other-properties.json", &|report| {
+        report["properties"].as_array_mut().unwrap().pop();
+    });
 
     let merged = run(&["merge", &first, &second]);
     assert_eq!(merged.status.code(), Some(0), "{}", String::from_utf8_lossy(&merged.stderr));
@@ -213,6 +227,12 @@ fn merge_refuses_reports_that_are_not_the_shards_of_one_run() {
         (vec![&first, &other_seed], format!("{other_seed}: the seed is 4, but in {first} it is 3")),
         (vec![&first], format!("shard 2/2 missing: given only {first} (1/2)")),
         (vec![&first, &second, &first], format!("{first} and {first} are both shard 1/2")),
+        (vec![&first, &more_cases], format!("{more_cases}: the case count is 5, but in {first} it is 4")),
+        (
+            vec![&first, &lost_case],
+            format!("{lost_case}: shard 2/2 of a 4-case run has 2 cases, but the report holds 1"),
+        ),
+        (vec![&first, &other_properties], format!("{other_properties}: the property list is converges")),
         (vec![&first, &path(&not_json)], format!("{} is not a uko-conformance JSON report", path(&not_json))),
         (vec![&first, &path(&directory.path().join("absent.json"))], "absent.json".to_owned()),
     ] {
