@@ -1,8 +1,9 @@
 #!/bin/sh
 # A verify-and-sync client in POSIX sh and curl, written to the uko-conformance client contract.
 #
-# Input (environment): UKO_URL (service URL, .../api/v4), UKO_KEY_ID (the managed key), and either
-# UKO_IAM_URL + UKO_APIKEY (an API key exchanged at POST $UKO_IAM_URL/identity/token) or UKO_TOKEN.
+# Input (environment): UKO_API_URL (the .../api/v4 base; without it UKO_URL, the server root, + /api/v4),
+# UKO_KEY_ID (the managed key), and either UKO_IAM_URL + UKO_APIKEY (an API key exchanged at
+# POST $UKO_IAM_URL/identity/token) or UKO_TOKEN.
 # Output: exit 0 when a status read shows every keystore "ok"; exit 1 when the key could not be synced.
 #
 # Per round: GET the key (for its ETag), GET its status_in_keystores, and if a keystore is out_of_sync,
@@ -15,7 +16,10 @@ set -u
 
 attempts_per_request=5
 max_rounds=6
-key_url="${UKO_URL%/}/managed_keys/${UKO_KEY_ID:?UKO_KEY_ID is required}"
+# A plain HTTP client wants the /api/v4 base; UKO_URL is the server root (the SDK's service URL).
+: "${UKO_API_URL:-${UKO_URL:?UKO_URL or UKO_API_URL is required}}"
+api_url=${UKO_API_URL:-${UKO_URL%/}/api/v4}
+key_url="${api_url%/}/managed_keys/${UKO_KEY_ID:?UKO_KEY_ID is required}"
 work=$(mktemp -d) || exit 1
 trap 'rm -rf "$work"' EXIT
 

@@ -11,6 +11,7 @@
 //! - [`observation`]: what a case left behind (journal, final state, replayed reads).
 //! - [`properties`]: the rules and their checks.
 //! - [`runner`]: servers per case, parallel cases, shrinking.
+//! - [`shard`]: splitting a run into shards for CI fan-out, merging the shards' reports.
 //! - [`counterexample`]: the counterexample file format.
 //! - [`report`]: human, JUnit and JSON output.
 //!
@@ -25,3 +26,4 @@ pub mod properties;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shard;

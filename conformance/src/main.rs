@@ -1,9 +1,10 @@
 //! The `uko-conformance` command line: parses arguments and wires them to the library — `runner` runs
-//! and shrinks cases, `report` renders results, `clients::reference` is the reference client. No suite
-//! logic lives here.
+//! and shrinks cases, `shard` splits runs and merges shard reports, `report` renders results,
+//! `clients::reference` is the reference client. No suite logic lives here.
 //!
 //! Exit codes: 0 when every judged property holds (or the reference client synced the key), 1 when a
-//! property is broken (or the key could not be synced), 2 on usage or infrastructure errors.
+//! property is broken (or the key could not be synced), 2 on usage or infrastructure errors (for
+//! `merge`: reports that are not the shards of one run).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +17,8 @@ use uko_conformance::clients::reference::ReferenceClient;
 use uko_conformance::clients::{ClientEnv, ClientUnderTest};
 use uko_conformance::properties::{Budget, Property};
 use uko_conformance::report;
-use uko_conformance::runner::{self, SuiteConfig};
+use uko_conformance::runner::{self, SuiteConfig, SuiteReport};
+use uko_conformance::shard::{self, Shard};
 
 /// Property-based conformance suite for UKO verify-and-sync clients, run against uko-mock.
 #[derive(Parser)]
@@ -32,6 +34,8 @@ enum Command {
     Run(RunArgs),
     /// Replay one counterexample file against a client and check every property.
     Replay(ReplayArgs),
+    /// Merge the JSON reports of the shards of one run (`run --shard K/N --json FILE`) into one verdict.
+    Merge(MergeArgs),
     /// List the properties with their rules.
     ListProperties,
     /// List the built-in clients (`--client builtin:<name>`).
@@ -48,9 +52,13 @@ struct RunArgs {
     /// Number of generated cases.
     #[arg(long, env = "PROPTEST_CASES", default_value_t = 256)]
     cases: u32,
-    /// Seed of the generator; the same seed gives the same cases. Default: random, printed.
+    /// Seed of the generator; the same seed gives the same cases. Default: random, printed. Required with --shard.
     #[arg(long, env = "PROPTEST_RNG_SEED")]
     seed: Option<u64>,
+    /// Run only shard K of N of the cases (case i when i % N == K-1), for CI fan-out: give every shard
+    /// the same --seed and --cases, then `merge` their --json reports.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
     /// Only judge these properties (repeatable; see list-properties).
     #[arg(long = "property", value_name = "NAME", num_args = 1.., value_parser = parse_property)]
     properties: Vec<Property>,
@@ -89,6 +97,19 @@ struct ReplayArgs {
     timeout: u64,
 }
 
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// The shards' JSON reports (`run --shard K/N --json FILE`), every shard of the run exactly once.
+    #[arg(required = true, value_name = "REPORT")]
+    reports: Vec<PathBuf>,
+    /// Write the merged JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write the merged JSON report here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -103,6 +124,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(arguments) => run(arguments).await,
         Command::Replay(arguments) => replay(arguments).await,
+        Command::Merge(arguments) => merge(arguments),
         Command::ListProperties => {
             for property in Property::ALL {
                 println!("{:<22} {}", property.name(), property.rule());
@@ -131,10 +153,19 @@ async fn main() -> ExitCode {
 
 async fn run(arguments: RunArgs) -> anyhow::Result<ExitCode> {
     let client = ClientUnderTest::from_spec(&arguments.client)?;
+    // Shards partition one run only if they generate the same cases: a random seed per shard would not.
+    if let (Some(shard), None) = (arguments.shard, arguments.seed) {
+        anyhow::bail!(
+            "--shard {shard} needs --seed: pass the same --seed (and --cases) to every shard, so that together \
+             they run one set of cases"
+        );
+    }
     let seed = arguments.seed.unwrap_or_else(random_seed);
+    let shard = arguments.shard.unwrap_or(Shard::WHOLE);
     let config = SuiteConfig {
         cases: arguments.cases,
         seed,
+        shard,
         properties: if arguments.properties.is_empty() { Property::ALL.to_vec() } else { arguments.properties },
         jobs: arguments.jobs.unwrap_or_else(|| runner::default_jobs(&client)),
         timeout: Duration::from_secs(arguments.timeout),
@@ -144,15 +175,39 @@ async fn run(arguments: RunArgs) -> anyhow::Result<ExitCode> {
         progress: !arguments.quiet,
     };
     if !arguments.quiet {
-        eprintln!("uko-conformance: {} cases against {} with seed {seed}", config.cases, client.spec());
+        if shard.is_split() {
+            eprintln!(
+                "uko-conformance: shard {shard}, {} of {} cases against {} with seed {seed}",
+                shard.case_count(config.cases),
+                config.cases,
+                client.spec()
+            );
+        } else {
+            eprintln!("uko-conformance: {} cases against {} with seed {seed}", config.cases, client.spec());
+        }
     }
     let suite = runner::run_suite(&client, &config).await?;
-    print!("{}", report::human_summary(&suite));
-    if let Some(file) = &arguments.junit {
-        std::fs::write(file, report::junit_xml(&suite)).with_context(|| format!("writing {}", file.display()))?;
+    finish(&suite, arguments.junit.as_ref(), arguments.json.as_ref())
+}
+
+fn merge(arguments: MergeArgs) -> anyhow::Result<ExitCode> {
+    let reports = arguments
+        .reports
+        .iter()
+        .map(|file| shard::read_report(file).map(|report| (file.clone(), report)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let merged = shard::merge(&reports)?;
+    finish(&merged, arguments.junit.as_ref(), arguments.json.as_ref())
+}
+
+/// Prints the summary, writes the requested reports, and gives the verdict's exit code.
+fn finish(suite: &SuiteReport, junit: Option<&PathBuf>, json: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
+    print!("{}", report::human_summary(suite));
+    if let Some(file) = junit {
+        std::fs::write(file, report::junit_xml(suite)).with_context(|| format!("writing {}", file.display()))?;
     }
-    if let Some(file) = &arguments.json {
-        std::fs::write(file, report::json(&suite)?).with_context(|| format!("writing {}", file.display()))?;
+    if let Some(file) = json {
+        std::fs::write(file, report::json(suite)?).with_context(|| format!("writing {}", file.display()))?;
     }
     Ok(if suite.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

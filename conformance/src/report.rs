@@ -8,10 +8,14 @@ use crate::runner::{ReplayReport, SuiteReport};
 /// The summary printed at the end of `uko-conformance run`.
 pub fn human_summary(report: &SuiteReport) -> String {
     let mut text = String::new();
+    let cases = if report.shard.is_split() {
+        format!("shard {}: {} of {} cases", report.shard, report.shard.case_count(report.cases), report.cases)
+    } else {
+        format!("{} cases", report.cases)
+    };
     let _ = writeln!(
         text,
-        "uko-conformance: {} cases against {} (seed {}) in {:.1} s",
-        report.cases,
+        "uko-conformance: {cases} against {} (seed {}) in {:.1} s",
         report.client,
         report.seed,
         report.duration_ms as f64 / 1000.0
@@ -70,6 +74,7 @@ pub fn junit_xml(report: &SuiteReport) -> String {
     let _ = writeln!(xml, "      <property name=\"client\" value=\"{}\"/>", escape(&report.client));
     let _ = writeln!(xml, "      <property name=\"seed\" value=\"{}\"/>", report.seed);
     let _ = writeln!(xml, "      <property name=\"cases\" value=\"{}\"/>", report.cases);
+    let _ = writeln!(xml, "      <property name=\"shard\" value=\"{}\"/>", report.shard);
     let _ = writeln!(xml, "    </properties>");
     for property in &report.properties {
         let _ = write!(
@@ -121,7 +126,7 @@ pub fn junit_xml(report: &SuiteReport) -> String {
     xml
 }
 
-/// The report as pretty JSON.
+/// The report as pretty JSON (`shard::read_report` reads it back, for `merge`).
 pub fn json(report: &SuiteReport) -> anyhow::Result<String> {
     let mut text = serde_json::to_string_pretty(report)?;
     text.push('\n');

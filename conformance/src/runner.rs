@@ -7,6 +7,10 @@
 //! `simplify`/`complicate`, re-running the client on each candidate, until no simpler scenario breaks
 //! the same property. The minimal one is written as a counterexample file.
 //!
+//! A run can be one shard of a larger run (`SuiteConfig::shard`, see `shard`): all cases are still
+//! generated from the seed, and only the shard's case indexes run; the report keeps one result per case
+//! so the shards' reports can be merged.
+//!
 //! This module owns process-level concerns (servers, timeouts, parallelism, progress); what counts as a
 //! violation is `properties`' job, and the file format is `counterexample`'s.
 
@@ -18,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uko_mock::store::DEFAULT_INSTANCE;
 use uko_mock::web::auth::{Auth, AuthMode};
 use uko_mock::MockServer;
@@ -28,6 +32,7 @@ use crate::counterexample::{shell_quote, ConformanceSection, CounterexampleFile,
 use crate::observation::{complete_entry, final_statuses, replay_journal, retry_after_by_rule, Observation};
 use crate::properties::{check, describe_journal, judge, Budget, Property, Verdict, Violation};
 use crate::scenario::{arb_scenario, CaseSetup, Scenario};
+use crate::shard::Shard;
 
 /// The API key the suite's IAM endpoint accepts (`UKO_APIKEY`).
 pub const API_KEY: &str = "uko-conformance-apikey";
@@ -37,8 +42,11 @@ pub const STATIC_TOKEN: &str = "uko-conformance-token";
 /// How a suite run goes.
 #[derive(Clone, Debug)]
 pub struct SuiteConfig {
+    /// Cases generated from the seed (all shards together).
     pub cases: u32,
     pub seed: u64,
+    /// The part of those cases this run executes; [`Shard::WHOLE`] for all of them.
+    pub shard: Shard,
     /// The properties judged; the others are ignored.
     pub properties: Vec<Property>,
     /// Cases running at the same time.
@@ -54,20 +62,40 @@ pub struct SuiteConfig {
     pub progress: bool,
 }
 
-/// The result of a suite run.
-#[derive(Clone, Debug, Serialize)]
+/// The result of a suite run (or of one shard of it; the JSON report is this, serialized).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SuiteReport {
     pub client: String,
     pub seed: u64,
+    /// Cases generated from the seed: the whole run's count, also in a shard's report.
     pub cases: u32,
+    /// Which part of those cases ran (1/1 for a whole run or a merged report).
+    pub shard: Shard,
     pub duration_ms: u64,
     pub properties: Vec<PropertyReport>,
+    /// One entry per case that ran, by case index: what `merge` needs to check and add up shards.
+    pub case_results: Vec<CaseResult>,
+}
+
+/// One case's verdicts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseResult {
+    /// Index of the case in the generated run.
+    pub case: u32,
+    /// The scenario, in one line.
+    pub scenario: String,
+    /// The judged properties the case gave something to judge.
+    pub exercised: Vec<Property>,
+    /// The judged properties the case broke.
+    pub failed: Vec<Property>,
 }
 
 /// One property over the whole run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PropertyReport {
     pub property: Property,
+    /// Written for readers; `shard::read_report` takes it from the property, not from the file.
+    #[serde(skip_deserializing)]
     pub rule: &'static str,
     /// Cases judged.
     pub cases: u32,
@@ -79,7 +107,7 @@ pub struct PropertyReport {
 }
 
 /// The minimal failing case of a property.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Counterexample {
     pub file: PathBuf,
     /// The one-line command that replays it.
@@ -139,7 +167,8 @@ pub async fn run_case(setup: &CaseSetup, client: &ClientUnderTest, timeout: Dura
         .context("starting a uko-mock server for the case")?;
     let initial = server.store().with_instance(DEFAULT_INSTANCE, |instance| instance.clone());
     let env = ClientEnv {
-        service_url: server.api_url(),
+        service_url: server.base_url(),
+        api_url: server.api_url(),
         iam_url: server.base_url(),
         api_key: API_KEY.to_owned(),
         token: STATIC_TOKEN.to_owned(),
@@ -181,11 +210,13 @@ pub fn generate_scenarios(seed: u64, cases: u32) -> anyhow::Result<Vec<Scenario>
         .collect()
 }
 
-/// Runs `config.cases` generated cases against `client`, judges them, and shrinks the first failure of
-/// each property into a counterexample file.
+/// Runs the cases of `config.shard` among `config.cases` generated cases against `client`, judges them,
+/// and shrinks the first failure of each property into a counterexample file.
 pub async fn run_suite(client: &ClientUnderTest, config: &SuiteConfig) -> anyhow::Result<SuiteReport> {
     let started = Instant::now();
+    // All cases are generated, so case `i` is the same scenario whichever shard runs it.
     let scenarios = generate_scenarios(config.seed, config.cases)?;
+    let shard = config.shard;
     let mut reports: Vec<PropertyReport> = config
         .properties
         .iter()
@@ -203,6 +234,9 @@ pub async fn run_suite(client: &ClientUnderTest, config: &SuiteConfig) -> anyhow
     let semaphore = Arc::new(tokio::sync::Semaphore::new(config.jobs.max(1)));
     let mut running = tokio::task::JoinSet::new();
     for (index, scenario) in scenarios.iter().enumerate() {
+        if !shard.contains(u32::try_from(index).unwrap_or(u32::MAX)) {
+            continue;
+        }
         let setup =
             scenario.case_setup().with_context(|| format!("case {index}: the scenario makes no valid fixture"))?;
         let semaphore = Arc::clone(&semaphore);
@@ -213,12 +247,19 @@ pub async fn run_suite(client: &ClientUnderTest, config: &SuiteConfig) -> anyhow
             (index, run_case(&setup, &client, timeout).await)
         });
     }
-    let mut progress = Progress::new(config.progress, config.cases);
+    let mut progress = Progress::new(config.progress, shard.case_count(config.cases));
+    let mut case_results = Vec::with_capacity(running.len());
     while let Some(joined) = running.join_next().await {
-        let (index, observation) = joined.context("a case task panicked")?;
-        let observation = observation.with_context(|| format!("case {index}"))?;
+        let (position, observation) = joined.context("a case task panicked")?;
+        let observation = observation.with_context(|| format!("case {position}"))?;
         let verdicts = judge(&observation, &config.properties, &config.budget);
-        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        let index = u32::try_from(position).unwrap_or(u32::MAX);
+        case_results.push(CaseResult {
+            case: index,
+            scenario: scenarios.get(position).map(Scenario::summary).unwrap_or_default(),
+            exercised: verdicts.iter().filter(|verdict| verdict.exercised).map(|verdict| verdict.property).collect(),
+            failed: verdicts.iter().filter(|verdict| !verdict.passed()).map(|verdict| verdict.property).collect(),
+        });
         for ((report, verdict), first) in reports.iter_mut().zip(&verdicts).zip(first_failures.iter_mut()) {
             report.cases += 1;
             report.exercised += u32::from(verdict.exercised);
@@ -232,6 +273,7 @@ pub async fn run_suite(client: &ClientUnderTest, config: &SuiteConfig) -> anyhow
         progress.case_done(verdicts.iter().any(|verdict| !verdict.passed()));
     }
     progress.finish();
+    case_results.sort_by_key(|result| result.case);
     for (report, first) in reports.iter_mut().zip(first_failures) {
         let Some((index, violation)) = first else {
             continue;
@@ -246,8 +288,10 @@ pub async fn run_suite(client: &ClientUnderTest, config: &SuiteConfig) -> anyhow
         client: client.spec(),
         seed: config.seed,
         cases: config.cases,
+        shard,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         properties: reports,
+        case_results,
     })
 }
 
@@ -313,7 +357,13 @@ async fn shrink(
     }
     std::fs::create_dir_all(&config.out_dir)
         .with_context(|| format!("creating the counterexample directory {}", config.out_dir.display()))?;
-    let file = config.out_dir.join(format!("{}-seed{}.json", property.name(), config.seed));
+    // Shards may share a directory (and CI artifacts land in one), so a shard's file names its shard.
+    let file_name = if config.shard.is_split() {
+        format!("{}-seed{}-shard{}of{}.json", property.name(), config.seed, config.shard.index, config.shard.count)
+    } else {
+        format!("{}-seed{}.json", property.name(), config.seed)
+    };
+    let file = config.out_dir.join(file_name);
     let replay = replay_command(&file, client);
     let journal = describe_journal(&minimal_observation.journal);
     let setup = minimal.case_setup()?;

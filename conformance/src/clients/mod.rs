@@ -21,11 +21,17 @@ use tokio::io::AsyncReadExt;
 /// Most bytes of stdout and of stderr kept per run.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
+/// The path prefix of UKO v4; IBM's SDK paths begin with it, so its service URL is the server root.
+pub const API_PREFIX: &str = "/api/v4";
+
 /// What a client is told about its task, passed to external clients as environment variables.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientEnv {
-    /// `UKO_URL`: the UKO service URL, `http://127.0.0.1:<port>/api/v4`.
+    /// `UKO_URL`: the service URL as IBM's Go SDK (`ukov4`) means it, the server root
+    /// `http://127.0.0.1:<port>`; requests go to `$UKO_URL/api/v4/...`.
     pub service_url: String,
+    /// `UKO_API_URL`: the `/api/v4` base for plain HTTP clients, `http://127.0.0.1:<port>/api/v4`.
+    pub api_url: String,
     /// `UKO_IAM_URL`: the IAM URL (the server root); tokens come from `POST <iam>/identity/token`.
     pub iam_url: String,
     /// `UKO_APIKEY`: an API key that IAM exchanges for a token.
@@ -89,9 +95,10 @@ pub enum ClientUnderTest {
 
 impl ClientEnv {
     /// The environment variables of the client contract.
-    pub fn variables(&self) -> [(&'static str, &str); 6] {
+    pub fn variables(&self) -> [(&'static str, &str); 7] {
         [
             ("UKO_URL", &self.service_url),
+            ("UKO_API_URL", &self.api_url),
             ("UKO_IAM_URL", &self.iam_url),
             ("UKO_APIKEY", &self.api_key),
             ("UKO_TOKEN", &self.token),
@@ -100,26 +107,55 @@ impl ClientEnv {
         ]
     }
 
-    /// Reads the contract from the process environment (for `uko-conformance reference-client`).
-    /// `UKO_URL` and `UKO_KEY_ID` are required; a client without credentials sends no Authorization.
+    /// Reads the contract from the process environment (for `uko-conformance reference-client`), printing
+    /// [`ClientEnv::from_lookup`]'s warning, if any, on stderr.
     pub fn from_process_env() -> anyhow::Result<ClientEnv> {
-        let variable = |name: &str| std::env::var(name).unwrap_or_default();
+        let (env, warning) = ClientEnv::from_lookup(|name| std::env::var(name).ok())?;
+        if let Some(warning) = warning {
+            eprintln!("warning: {warning}");
+        }
+        Ok(env)
+    }
+
+    /// Reads the contract through `lookup` (a variable's value, `None` when unset).
+    /// `UKO_URL` and `UKO_KEY_ID` are required; a client without credentials sends no Authorization.
+    /// Without `UKO_API_URL` the API base is `UKO_URL` + `/api/v4`. A `UKO_URL` that itself ends in
+    /// `/api/v4` (the contract before the SDK's meaning was adopted) is accepted as the API base, with
+    /// the server root derived from it and a warning returned.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<(ClientEnv, Option<String>)> {
+        let variable = |name: &str| lookup(name).unwrap_or_default();
+        let given_url = variable("UKO_URL");
+        let managed_key_id = variable("UKO_KEY_ID");
+        if given_url.is_empty() || managed_key_id.is_empty() {
+            bail!(
+                "expected UKO_URL and UKO_KEY_ID in the environment, found UKO_URL='{given_url}' UKO_KEY_ID='{managed_key_id}'"
+            );
+        }
+        let trimmed = given_url.trim_end_matches('/');
+        let (service_url, warning) = match trimmed.strip_suffix(API_PREFIX) {
+            Some(root) => (
+                root.to_owned(),
+                Some(format!(
+                    "UKO_URL='{given_url}' ends in {API_PREFIX}; UKO_URL is now the server root (the service URL of \
+                     IBM's SDK) and UKO_API_URL the {API_PREFIX} base. Using '{root}' as the root."
+                )),
+            ),
+            None => (trimmed.to_owned(), None),
+        };
+        let api_url = match lookup("UKO_API_URL").filter(|url| !url.is_empty()) {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("{service_url}{API_PREFIX}"),
+        };
         let env = ClientEnv {
-            service_url: variable("UKO_URL"),
+            service_url,
+            api_url,
             iam_url: variable("UKO_IAM_URL"),
             api_key: variable("UKO_APIKEY"),
             token: variable("UKO_TOKEN"),
-            managed_key_id: variable("UKO_KEY_ID"),
+            managed_key_id,
             vault_id: variable("UKO_VAULT_ID"),
         };
-        if env.service_url.is_empty() || env.managed_key_id.is_empty() {
-            bail!(
-                "expected UKO_URL and UKO_KEY_ID in the environment, found UKO_URL='{}' UKO_KEY_ID='{}'",
-                env.service_url,
-                env.managed_key_id
-            );
-        }
-        Ok(env)
+        Ok((env, warning))
     }
 }
 

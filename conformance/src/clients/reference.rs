@@ -6,6 +6,7 @@
 //! up to [`ATTEMPTS_PER_STEP`] times: after a 429 it waits `Retry-After`; after a 5xx or a broken
 //! connection it backs off exponentially. Keystores showing `error` get a few more rounds to come back.
 //! It claims success only when a status read shows every (non-removed) keystore `ok`.
+//! It reads `UKO_URL` as IBM's Go SDK does: the server root, with every path beginning `/api/v4`.
 //!
 //! The same code also builds the mutant clients: each [`Flaws`] switch turns one careful decision into
 //! a classic mistake (`mutants.rs` names them). With all switches off this is the reference, which must
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ClientEnv, ClientFuture, InProcessClient, InProcessResult};
+use super::{ClientEnv, ClientFuture, InProcessClient, InProcessResult, API_PREFIX};
 use crate::scenario::ATTEMPTS_PER_STEP;
 
 /// Rounds of read, verify and sync before giving up.
@@ -80,7 +81,9 @@ impl ReferenceClient {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
-        let key_url = format!("{}/managed_keys/{}", env.service_url.trim_end_matches('/'), env.managed_key_id);
+        // Like IBM's SDK: the service URL is the server root and every path begins with /api/v4.
+        let key_url =
+            format!("{}{API_PREFIX}/managed_keys/{}", env.service_url.trim_end_matches('/'), env.managed_key_id);
         let mut session = Session { http, env, flaws: self.flaws, authorization: None, key_url };
         session.authenticate().await.map_err(|failure| failure.to_string())?;
         let mut last_problem = String::from("no round completed");

@@ -126,6 +126,134 @@ fn unknown_builtin_and_property_are_refused() {
     assert!(String::from_utf8_lossy(&unknown_property.stderr).contains("expected one of converges"));
 }
 
+#[test]
+fn bad_shard_values_and_a_shard_without_seed_are_refused() {
+    for bad in ["0/4", "5/4", "1/0", "2", "two/four"] {
+        let output = run(&["run", "--client", "builtin:reference", "--cases", "4", "--seed", "1", "--shard", bad]);
+
+        assert_eq!(output.status.code(), Some(2), "--shard {bad} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--shard"), "--shard {bad}: {stderr}");
+    }
+
+    let unseeded = run(&["run", "--client", "builtin:reference", "--cases", "4", "--shard", "1/2"]);
+    assert_eq!(unseeded.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unseeded.stderr);
+    assert!(stderr.contains("--shard 1/2 needs --seed") && stderr.contains("same --seed"), "{stderr}");
+}
+
+#[test]
+fn merged_shards_of_a_failing_mutant_give_the_unsharded_verdict() {
+    let directory = TempDir::new("cli-merge-fail");
+    let out = path(&directory.path().join("out"));
+    let whole_json = directory.path().join("whole.json");
+    let run_mutant = |extra: &[&str]| {
+        let mut arguments = vec!["run", "--client", "builtin:deactivate-reactivate", "--cases", "16", "--seed", "5"];
+        arguments.extend(["--quiet", "--property", "no-collateral", "--max-shrink-runs", "5", "--out", &out]);
+        arguments.extend(extra);
+        run(&arguments)
+    };
+    let whole = run_mutant(&["--json", &path(&whole_json)]);
+    assert_eq!(whole.status.code(), Some(1), "{}", String::from_utf8_lossy(&whole.stdout));
+
+    let mut shard_files = Vec::new();
+    for (index, shard) in [(1, "1/2"), (2, "2/2")] {
+        let file = directory.path().join(format!("report-{index}.json"));
+        let output = run_mutant(&["--shard", shard, "--json", &path(&file)]);
+        assert_ne!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains(&format!("shard {shard}: 8 of 16 cases")), "{stdout}");
+        let report = read_json(&file);
+        assert_eq!((report["seed"].as_u64(), report["cases"].as_u64()), (Some(5), Some(16)));
+        assert_eq!(report["shard"], serde_json::json!({"index": index, "count": 2}));
+        assert_eq!(report["case_results"].as_array().unwrap().len(), 8);
+        shard_files.push(path(&file));
+    }
+    let (merged_json, merged_junit) = (directory.path().join("merged.json"), directory.path().join("merged.xml"));
+    let merged = run(&[
+        "merge",
+        &shard_files[1],
+        &shard_files[0],
+        "--json",
+        &path(&merged_json),
+        "--junit",
+        &path(&merged_junit),
+    ]);
+
+    assert_eq!(merged.status.code(), Some(1), "{}", String::from_utf8_lossy(&merged.stderr));
+    assert!(String::from_utf8_lossy(&merged.stdout).contains("FAIL  no-collateral"));
+    let (merged, whole) = (read_json(&merged_json), read_json(&whole_json));
+    assert_eq!(merged["properties"][0]["failed"], whole["properties"][0]["failed"]);
+    assert_eq!(merged["properties"][0]["exercised"], whole["properties"][0]["exercised"]);
+    assert_eq!(merged["case_results"], whole["case_results"]);
+    assert!(std::fs::read_to_string(&merged_junit).unwrap().contains("<failure message="));
+}
+
+#[test]
+fn merge_refuses_reports_that_are_not_the_shards_of_one_run() {
+    let directory = TempDir::new("cli-merge-refuse");
+    let shard_report = |shard: &str, seed: &str| {
+        let file = directory.path().join(format!("report-{}-seed{seed}.json", shard.replace('/', "of")));
+        let json = path(&file);
+        let mut arguments = vec!["run", "--client", "builtin:reference", "--cases", "4", "--seed", seed];
+        arguments.extend(["--shard", shard, "--quiet", "--json", &json]);
+        let output = run(&arguments);
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+        json
+    };
+    let (first, second, other_seed) = (shard_report("1/2", "3"), shard_report("2/2", "3"), shard_report("2/2", "4"));
+    let not_json = directory.path().join("notes.txt");
+    std::fs::write(&not_json, "not a report").unwrap();
+    let tampered = |name: &str, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut report = read_json(std::path::Path::new(&second));
+        change(&mut report);
+        let file = directory.path().join(name);
+        std::fs::write(&file, report.to_string()).unwrap();
+        path(&file)
+    };
+    let more_cases = tampered("more-cases.json", &|report| report["cases"] = 5.into());
+    let lost_case = tampered("lost-case.json", &|report| {
+        report["case_results"].as_array_mut().unwrap().pop();
+    });
+    let other_properties = tampered("other-properties.json", &|report| {
+        report["properties"].as_array_mut().unwrap().pop();
+    });
+
+    let merged = run(&["merge", &first, &second]);
+    assert_eq!(merged.status.code(), Some(0), "{}", String::from_utf8_lossy(&merged.stderr));
+    assert!(String::from_utf8_lossy(&merged.stdout).contains("4 cases against builtin:reference (seed 3)"));
+
+    for (files, expected) in [
+        (vec![&first, &other_seed], format!("{other_seed}: the seed is 4, but in {first} it is 3")),
+        (vec![&first], format!("shard 2/2 missing: given only {first} (1/2)")),
+        (vec![&first, &second, &first], format!("{first} and {first} are both shard 1/2")),
+        (vec![&first, &more_cases], format!("{more_cases}: the case count is 5, but in {first} it is 4")),
+        (
+            vec![&first, &lost_case],
+            format!("{lost_case}: shard 2/2 of a 4-case run has 2 cases, but the report holds 1"),
+        ),
+        (vec![&first, &other_properties], format!("{other_properties}: the property list is converges")),
+        (vec![&first, &path(&not_json)], format!("{} is not a uko-conformance JSON report", path(&not_json))),
+        (vec![&first, &path(&directory.path().join("absent.json"))], "absent.json".to_owned()),
+    ] {
+        let arguments: Vec<&str> = std::iter::once("merge").chain(files.iter().map(|file| file.as_str())).collect();
+        let output = run(&arguments);
+
+        assert_eq!(output.status.code(), Some(2), "{arguments:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&expected), "{arguments:?}: expected '{expected}' in {stderr}");
+    }
+    assert_eq!(run(&["merge"]).status.code(), Some(2), "merge without reports");
+}
+
+fn path(file: &std::path::Path) -> String {
+    file.display().to_string()
+}
+
+fn read_json(file: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
 fn run(arguments: &[&str]) -> Output {
     Command::new(binary())
         .args(arguments)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use uko_conformance::properties::{Budget, Property};
 use uko_conformance::runner::SuiteConfig;
+use uko_conformance::shard::Shard;
 
 /// Cases for the reference client: 200 by default (CI), more with `CONFORMANCE_CASES=5000`.
 pub fn reference_cases() -> u32 {
@@ -19,6 +20,7 @@ pub fn suite_config(cases: u32, seed: u64, properties: &[Property], out_dir: &Pa
     SuiteConfig {
         cases,
         seed,
+        shard: Shard::WHOLE,
         properties: properties.to_vec(),
         jobs: 24,
         timeout: Duration::from_secs(60),

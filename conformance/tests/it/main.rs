@@ -8,3 +8,4 @@ mod mutants; // every mutant is caught by its property, with a shrunk counterexa
 mod properties; // property checks on hand-written journals
 mod reference; // the reference client passes every property, in-process and as a command
 mod scenario; // generator, expected outcome and fixture conversion
+mod shards; // --shard partitions a run case for case; merged shard reports give the unsharded verdict
