@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::domain::Profile;
 use crate::web::auth::AuthMode;
 
 /// A stateful fake of IBM Unified Key Orchestrator (UKO) API v4 for offline client development and CI.
@@ -26,6 +27,13 @@ pub struct Config {
     /// Scenario fixture (JSON, see fixtures/README.md) to serve; default: the built-in default fixture.
     #[arg(long, env = "UKO_MOCK_FIXTURE")]
     pub fixture: Option<PathBuf>,
+
+    /// Time and lifecycle rules: `permissive` (no waiting, destroy also from pre_activation; for quick
+    /// tests) or `realistic` (IBM's rules: destroy only a deactivated key and only 4 hours after its
+    /// deactivation, at most one rotation per hour; advance the clock with POST /__mock/v1/clock/advance).
+    /// Default: the fixture's `settings.profile`, permissive in the built-in fixture.
+    #[arg(long, value_parser = parse_profile, env = "UKO_MOCK_PROFILE")]
+    pub profile: Option<Profile>,
 
     /// Seed for ids and fault decisions; overrides the fixture's seed. Same seed + same requests = same bytes.
     #[arg(long, env = "UKO_MOCK_SEED")]
@@ -78,4 +86,11 @@ fn parse_journal_size(text: &str) -> Result<usize, String> {
         Ok(entries) if entries >= 1 => Ok(entries),
         _ => Err(format!("expected a number of entries of at least 1, found '{text}'")),
     }
+}
+
+fn parse_profile(text: &str) -> Result<Profile, String> {
+    Profile::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = Profile::ALL.iter().map(|p| p.as_str()).collect();
+        format!("expected one of {}, found '{text}'", names.join(", "))
+    })
 }

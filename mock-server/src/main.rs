@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 use uko_mock::config::Config;
+use uko_mock::domain::Profile;
 use uko_mock::fixture::Fixture;
 use uko_mock::web::access::AdminAccess;
 use uko_mock::web::auth::{Auth, AuthMode};
@@ -37,6 +38,10 @@ async fn main() -> anyhow::Result<()> {
             "refusing to start: the state file cannot be used (an existing one is left untouched; fix or move it, or pass another --state-file)",
         )?;
     }
+    if let Some(profile) = config.profile {
+        store.set_profile(profile);
+    }
+    let profile = store.with_instance(uko_mock::store::DEFAULT_INSTANCE, |instance| instance.settings.profile);
     let auth = Auth::new(config.auth, config.api_keys.clone(), config.tokens.clone(), config.token_ttl);
 
     let address = SocketAddr::new(config.bind, config.port);
@@ -45,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     if !bound.ip().is_loopback() {
         tracing::warn!(%bound, "listening on a non-loopback address: other machines can reach this mock");
     }
-    print_banner(&config, bound, &description);
+    print_banner(&config, bound, &description, profile);
 
     let admin = AdminAccess::new(config.admin_token.clone(), bound.ip());
     let state = AppState { store: store.clone(), auth, public_url: config.public_url.clone(), admin };
@@ -56,24 +61,35 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(config: &Config, bound: SocketAddr, description: &str) {
+fn print_banner(config: &Config, bound: SocketAddr, description: &str, profile: Profile) {
     let host = if bound.ip().is_unspecified() { format!("127.0.0.1:{}", bound.port()) } else { bound.to_string() };
     let base = format!("http://{host}");
-    println!("uko-mock {} listening on {base}", env!("CARGO_PKG_VERSION"));
-    println!("  fixture:      {description}");
-    println!("  service URL:  {base}/api/v4");
-    println!("  IAM URL:      {base}  (POST /identity/token)");
+    // Written in one piece, so that a reader who stops at the first line still finds the rest in the pipe.
+    let mut banner = String::new();
+    macro_rules! say {
+        ($($argument:tt)*) => {{
+            banner.push_str(&format!($($argument)*));
+            banner.push('\n');
+        }};
+    }
+    say!("uko-mock {} listening on {base}", env!("CARGO_PKG_VERSION"));
+    say!("  fixture:      {description}");
+    // IBM's SDKs take the server root as their service URL: their operation paths begin with /api/v4.
+    say!("  service URL:  {base}  (IBM SDKs, Terraform)");
+    say!("  API base:     {base}/api/v4  (curl, plain HTTP clients)");
+    say!("  IAM URL:      {base}  (POST /identity/token)");
+    say!("  profile:      {}  ({})", profile.as_str(), profile.summary());
     match config.auth {
         AuthMode::Iam => {
-            println!("  API key:      {}", config.api_keys.first().map(String::as_str).unwrap_or("(none)"));
-            println!("  bearer token: {}", config.tokens.first().map(String::as_str).unwrap_or("(none)"));
+            say!("  API key:      {}", config.api_keys.first().map(String::as_str).unwrap_or("(none)"));
+            say!("  bearer token: {}", config.tokens.first().map(String::as_str).unwrap_or("(none)"));
             if let Some(token) = config.tokens.first() {
-                println!("  try:          curl -H 'Authorization: Bearer {token}' {base}/api/v4/managed_keys");
+                say!("  try:          curl -H 'Authorization: Bearer {token}' {base}/api/v4/managed_keys");
             }
         }
         AuthMode::None => {
-            println!("  auth:         none");
-            println!("  try:          curl {base}/api/v4/managed_keys");
+            say!("  auth:         none");
+            say!("  try:          curl {base}/api/v4/managed_keys");
         }
     }
     let control = match (&config.admin_token, bound.ip().is_loopback()) {
@@ -81,10 +97,11 @@ fn print_banner(config: &Config, bound: SocketAddr, description: &str) {
         (None, true) => "open to local clients",
         (None, false) => "disabled: pass --admin-token to use it on a non-loopback address",
     };
-    println!("  control:      {base}/__mock/v1/health  ({control})");
+    say!("  control:      {base}/__mock/v1/health  ({control})");
     if let Some(path) = &config.state_file {
-        println!("  state file:   {}", path.display());
+        say!("  state file:   {}", path.display());
     }
+    print!("{banner}");
 }
 
 async fn shutdown_signal() {

@@ -244,6 +244,20 @@ impl Store {
         factory(instance_id)
     }
 
+    /// Puts every instance, existing and future (reset included), under a profile of time rules
+    /// (`--profile`).
+    pub fn set_profile(&self, profile: crate::domain::Profile) {
+        for handle in self.handles() {
+            lock(&handle).settings.profile = profile;
+        }
+        let built = lock(&self.shared.factory).clone();
+        self.set_factory(Arc::new(move |instance_id: &str| {
+            let mut instance = built(instance_id);
+            instance.settings.profile = profile;
+            instance
+        }));
+    }
+
     /// Changes how future (and reset) instances are built.
     pub fn set_factory(&self, factory: InstanceFactory) {
         *lock(&self.shared.factory) = factory;

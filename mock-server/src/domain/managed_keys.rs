@@ -238,7 +238,7 @@ impl Instance {
             (KeyAction::Activate, KeyState::PreActivation | KeyState::Deactivated) => true,
             (KeyAction::Deactivate, KeyState::Active) => true,
             (KeyAction::Destroy, KeyState::Deactivated) => true,
-            (KeyAction::Destroy, KeyState::PreActivation) => !self.settings.destroy_requires_deactivated,
+            (KeyAction::Destroy, KeyState::PreActivation) => !self.settings.destroy_needs_deactivation(),
             _ => false,
         };
         if !allowed {
@@ -251,7 +251,7 @@ impl Instance {
             });
         }
         if action == KeyAction::Destroy && key.state == KeyState::Deactivated {
-            let minimum = self.settings.min_deactivated_before_destroy_seconds;
+            let minimum = self.settings.deactivated_before_destroy_seconds();
             let deactivated_at = key.deactivated_at.unwrap_or(key.updated_at);
             if minimum > 0 && now < deactivated_at.plus_seconds(minimum) {
                 return Err(Error::InvalidState {
@@ -315,7 +315,7 @@ impl Instance {
                 ),
             });
         }
-        let minimum = self.settings.min_rotation_interval_seconds;
+        let minimum = self.settings.rotation_interval_seconds();
         if let Some(rotated_at) = key.rotated_at {
             let next_allowed = rotated_at.plus_seconds(minimum);
             if minimum > 0 && now < next_allowed {

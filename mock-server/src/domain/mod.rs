@@ -45,11 +45,57 @@ pub use types::*;
 /// The largest single clock advance (100 years): beyond it dates stop being meaningful.
 pub const MAX_CLOCK_ADVANCE_SECONDS: i64 = 100 * 366 * 86_400;
 
+/// A named set of UKO's time and lifecycle rules (`--profile`, `settings.profile`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// Only the switches below apply: no waiting, destroy from `pre_activation` allowed. For quick tests.
+    #[default]
+    Permissive,
+    /// IBM's rules on top of the switches: destroy only from `deactivated` and at least 4 hours after the
+    /// deactivation, at most one rotation per hour.
+    Realistic,
+}
+
+impl Profile {
+    /// Every profile, by name.
+    pub const ALL: [Profile; 2] = [Profile::Permissive, Profile::Realistic];
+
+    /// The name on the command line and in fixtures.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Permissive => "permissive",
+            Profile::Realistic => "realistic",
+        }
+    }
+
+    /// The profile with this name.
+    pub fn parse(name: &str) -> Option<Profile> {
+        Profile::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    /// What the profile means, for `--help` and the banner.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Profile::Permissive => "no waiting rules; destroy also from pre_activation",
+            Profile::Realistic => "destroy only when deactivated for 4 h; one rotation per hour",
+        }
+    }
+}
+
+/// IBM's minimum time between deactivation and destroy (4 hours).
+pub const REALISTIC_DEACTIVATED_BEFORE_DESTROY_SECONDS: i64 = 4 * 3600;
+
+/// IBM's minimum time between two rotations of a key (1 hour).
+pub const REALISTIC_ROTATION_INTERVAL_SECONDS: i64 = 3600;
+
 /// Behaviour switches for every place where the reference says *inferred* or documents a
 /// contradiction. Defaults are the choices listed under "Decisions" in ARCHITECTURE.md.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
+    /// The time and lifecycle rules in force; `realistic` adds IBM's rules to the switches below.
+    pub profile: Profile,
     /// SDK text: destroy only from `deactivated`. Docs allow `pre_activation` too (default).
     pub destroy_requires_deactivated: bool,
     /// Rotation doc: AWS, Azure and Google keys may rotate while deactivated. Default: active only.
@@ -78,6 +124,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            profile: Profile::Permissive,
             destroy_requires_deactivated: false,
             rotate_deactivated_external: false,
             min_deactivated_before_destroy_seconds: 0,
@@ -89,6 +136,32 @@ impl Default for Settings {
             managed_key_limit: 20_000,
             region: "us-south".to_owned(),
             actor: model::DEFAULT_ACTOR.to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    /// Whether destroy needs a deactivated key (the switch, or the realistic profile).
+    pub fn destroy_needs_deactivation(&self) -> bool {
+        self.destroy_requires_deactivated || self.profile == Profile::Realistic
+    }
+
+    /// Seconds a key must have been deactivated before destroy: the switch, at least IBM's 4 hours under the
+    /// realistic profile.
+    pub fn deactivated_before_destroy_seconds(&self) -> i64 {
+        match self.profile {
+            Profile::Realistic => {
+                self.min_deactivated_before_destroy_seconds.max(REALISTIC_DEACTIVATED_BEFORE_DESTROY_SECONDS)
+            }
+            Profile::Permissive => self.min_deactivated_before_destroy_seconds,
+        }
+    }
+
+    /// Seconds between two rotations: the switch, at least IBM's hour under the realistic profile.
+    pub fn rotation_interval_seconds(&self) -> i64 {
+        match self.profile {
+            Profile::Realistic => self.min_rotation_interval_seconds.max(REALISTIC_ROTATION_INTERVAL_SECONDS),
+            Profile::Permissive => self.min_rotation_interval_seconds,
         }
     }
 }

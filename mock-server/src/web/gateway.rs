@@ -9,7 +9,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use axum::body::{Body, HttpBody};
@@ -70,7 +70,7 @@ async fn serve_request<S>(inner: S, limits: Limits, request: Request) -> Respons
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    let mut request = rewrite_instance_prefix(request);
+    let mut request = collapse_doubled_api_prefix(rewrite_instance_prefix(request));
     let correlation_id = request
         .headers()
         .get(CORRELATION_HEADER)
@@ -223,6 +223,43 @@ async fn read_body(mut body: Body, max: usize, known_too_large: bool) -> BodyRea
     } else {
         BodyRead::Complete(buffer.freeze())
     }
+}
+
+/// The prefix a client gets twice when it passes `…/api/v4` as the service URL to an IBM SDK, whose
+/// operation paths already begin with `/api/v4`.
+const DOUBLED_API_PREFIX: &str = "/api/v4/api/v4/";
+
+/// Whether the doubled-prefix warning was logged already (once per process: a misconfigured client sends
+/// it on every request).
+static DOUBLED_PREFIX_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Serves `/api/v4/api/v4/...` as `/api/v4/...`, and says so in the log: the client was given the API base
+/// where the service URL (the server root) was meant. Tolerated because the mock's own banner and README
+/// said `…/api/v4` before, and a test run should not fail on that alone.
+fn collapse_doubled_api_prefix(mut request: Request) -> Request {
+    let path = request.uri().path();
+    if !path.starts_with(DOUBLED_API_PREFIX) {
+        return request;
+    }
+    let new_path = &path["/api/v4".len()..];
+    let new_uri = match request.uri().query() {
+        Some(query) => format!("{new_path}?{query}"),
+        None => new_path.to_owned(),
+    };
+    let Ok(uri) = new_uri.parse::<Uri>() else {
+        return request;
+    };
+    if !DOUBLED_PREFIX_WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            path = %request.uri().path(),
+            "a client sent /api/v4/api/v4/...: its service URL ends in /api/v4, but IBM's SDKs add /api/v4 themselves; \
+             give them the server root (e.g. http://127.0.0.1:9549). Served as /api/v4/... (logged once; later ones at debug)"
+        );
+    } else {
+        tracing::debug!(path = %request.uri().path(), "doubled /api/v4 prefix served as /api/v4");
+    }
+    *request.uri_mut() = uri;
+    request
 }
 
 /// Maps `/instances/{id}/api/v4/...` onto `/api/v4/...` with the instance id as an extension. Runs

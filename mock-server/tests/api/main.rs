@@ -37,6 +37,8 @@ mod paging;
 mod security;
 // 64 concurrent clients writing one key: one ETag per write, no lost update, a linearizable history.
 mod races;
+// The service URL in the banner, a doubled /api/v4 prefix, the permissive and realistic profiles.
+mod front_door;
 // The journal lists requests in the order they ran, under 64 concurrent clients.
 mod journal_order;
 // Verify and sync: the seed flow and every divergence fixture, through real HTTP.
