@@ -10,6 +10,7 @@
 //! - [`fixture`]: the scenario file format, shared with uko-conformance.
 //! - [`server`]: assembling the app, `serve`, and [`MockServer`] for in-process tests.
 //! - [`config`]: the command line of the `uko-mock` binary.
+//! - [`snapshot`]: `uko-mock snapshot`, a UKO tenant read through its public API into a fixture.
 #![warn(clippy::unwrap_used)]
 
 pub mod config;
@@ -20,6 +21,7 @@ pub mod fixture;
 pub mod http;
 pub mod persistence;
 pub mod server;
+pub mod snapshot;
 pub mod store;
 
 pub use server::{app, serve, MockServer, MockServerBuilder};

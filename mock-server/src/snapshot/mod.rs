@@ -1,0 +1,236 @@
+//! `uko-mock snapshot`: reads a UKO v4 tenant through its public API and writes a fixture that
+//! `uko-mock --fixture FILE` serves with the same ids, labels, states, ETags and divergence.
+//!
+//! The walk ([`walk`]) reads every page of vaults, templates, keystores (with one live status call per
+//! keystore), managed keys (with their embedded `status_in_keystores`), each key's versions and each
+//! keystore's associated resources; [`convert`] turns the answers into a fixture; [`write_atomically`]
+//! writes it only once it is complete (temporary file in the same directory, fsync, rename), so a failed
+//! walk never leaves half a file. This module knows UKO only through HTTP: it uses no part of the mock's
+//! server, only the fixture format and the domain's public types.
+
+pub mod client;
+pub mod convert;
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+pub use client::{service_root, Credentials};
+pub use convert::PLACEHOLDER_SECRET;
+
+use crate::fixture::Fixture;
+
+/// Why a snapshot failed; the message names the URL or file concerned.
+#[derive(Debug)]
+pub struct SnapshotError {
+    pub message: String,
+    /// The HTTP status, when the service answered with an error.
+    pub status: Option<reqwest::StatusCode>,
+}
+
+impl SnapshotError {
+    pub fn new(message: impl Into<String>) -> Self {
+        SnapshotError { message: message.into(), status: None }
+    }
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
+/// What to snapshot and where to write it.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The service URL: the server root (`https://eu-de.uko.cloud.ibm.com`); a trailing `/api/v4` is accepted.
+    pub from: String,
+    pub credentials: Credentials,
+    /// The fixture file; `-` writes to stdout.
+    pub out: PathBuf,
+    /// Stop after this many managed keys.
+    pub include_keys_limit: Option<usize>,
+}
+
+/// What a finished snapshot wrote.
+#[derive(Debug)]
+pub struct Summary {
+    pub vaults: usize,
+    pub templates: usize,
+    pub keystores: usize,
+    pub managed_keys: usize,
+    pub associated_resources: usize,
+    pub notes: convert::Notes,
+    /// Whether `--include-keys-limit` cut the managed keys short.
+    pub truncated: bool,
+}
+
+/// Walks the service, builds the fixture and writes it. Progress and warnings go to `log` (stderr in
+/// the binary).
+pub async fn run(options: &Options, log: &mut dyn Write) -> Result<Summary, SnapshotError> {
+    let client = client::Client::connect(&options.from, &options.credentials).await?;
+    let (observed, truncated) = walk(&client, options.include_keys_limit, log).await?;
+    let mut description = format!(
+        "Snapshot of the UKO tenant at {} taken with uko-mock snapshot through the public API v4.",
+        client.root
+    );
+    if let (true, Some(limit)) = (truncated, options.include_keys_limit) {
+        description.push_str(&format!(
+            " Only the first {limit} managed keys were included (--include-keys-limit); counters such as keys_count count those only."
+        ));
+    }
+    // Built once to learn the notes, then again with them in the description.
+    let (_, notes) = convert::build(&observed, description.clone())?;
+    if !notes.placeholder_keystores.is_empty() {
+        description.push_str(&format!(
+            " UKO does not return keystore credentials: those of {} are the placeholder '{PLACEHOLDER_SECRET}'.",
+            notes.placeholder_keystores.join(", ")
+        ));
+    }
+    if !notes.unreachable_keystores.is_empty() {
+        description.push_str(&format!(
+            " Seen unreachable during the walk, so unreachable here: {}.",
+            notes.unreachable_keystores.join(", ")
+        ));
+    }
+    let (fixture, notes) = convert::build(&observed, description)?;
+    if !notes.placeholder_keystores.is_empty() {
+        say(
+            log,
+            &format!(
+                "warning: UKO does not return keystore credentials; the fixture has the placeholder '{PLACEHOLDER_SECRET}' for: {}",
+                notes.placeholder_keystores.join(", ")
+            ),
+        );
+    }
+    if !notes.unreachable_keystores.is_empty() {
+        say(
+            log,
+            &format!(
+                "warning: seen unreachable during the walk, written as unreachable: {}",
+                notes.unreachable_keystores.join(", ")
+            ),
+        );
+    }
+    write_fixture(&fixture, &options.out)?;
+    Ok(Summary {
+        vaults: fixture.vaults.len(),
+        templates: fixture.templates.len(),
+        keystores: fixture.keystores.len(),
+        managed_keys: fixture.managed_keys.len(),
+        associated_resources: fixture.associated_resources.len(),
+        notes,
+        truncated,
+    })
+}
+
+fn say(log: &mut dyn Write, line: &str) {
+    // Progress is best effort: a closed stderr must not fail the snapshot.
+    let _ = writeln!(log, "{line}");
+}
+
+/// Reads everything the fixture needs; returns whether the managed keys were cut at `keys_limit`.
+async fn walk(
+    client: &client::Client,
+    keys_limit: Option<usize>,
+    log: &mut dyn Write,
+) -> Result<(convert::Observed, bool), SnapshotError> {
+    let mut observed = convert::Observed::default();
+    let mut quiet = |_: usize, _: usize| {};
+    observed.vaults =
+        client.get_all("/vaults", "vaults", None, &mut quiet).await.map_err(|e| client.wrong_service_url(e))?;
+    say(log, &format!("vaults: {}", observed.vaults.len()));
+    observed.templates = client.get_all("/templates", "templates", None, &mut quiet).await?;
+    say(log, &format!("templates: {}", observed.templates.len()));
+    observed.keystores = client.get_all("/keystores", "keystores", None, &mut quiet).await?;
+    say(log, &format!("keystores: {}", observed.keystores.len()));
+    for keystore in &observed.keystores {
+        let Some(id) = keystore.get("id").and_then(Value::as_str) else { continue };
+        // A live call: what the keystore's health is now, and the service's clock in the heartbeat.
+        let status = client.get(&format!("{}/keystores/{id}/status", client.api)).await?;
+        observed.keystore_status.insert(id.to_owned(), status);
+    }
+    let mut total_keys = 0;
+    observed.managed_keys = client
+        .get_all("/managed_keys", "managed_keys", keys_limit, &mut |done, total| {
+            total_keys = total;
+            say(log, &format!("managed keys: {done}/{total}"));
+        })
+        .await?;
+    let truncated = keys_limit.is_some_and(|limit| observed.managed_keys.len() >= limit && total_keys > limit);
+    if truncated {
+        say(
+            log,
+            &format!(
+                "stopped after {} of {total_keys} managed keys (--include-keys-limit)",
+                observed.managed_keys.len()
+            ),
+        );
+    }
+    let count = observed.managed_keys.len();
+    for (index, key) in observed.managed_keys.iter().enumerate() {
+        let Some(id) = key.get("id").and_then(Value::as_str) else { continue };
+        let versions =
+            client.get_all(&format!("/managed_keys/{id}/versions"), "managed_keys", None, &mut quiet).await?;
+        observed.versions.insert(id.to_owned(), versions);
+        let done = index + 1;
+        if done % 1000 == 0 || done == count {
+            say(log, &format!("key versions: {done}/{count}"));
+        }
+    }
+    for keystore in &observed.keystores {
+        let Some(id) = keystore.get("id").and_then(Value::as_str) else { continue };
+        let resources = client
+            .get_all(&format!("/keystores/{id}/associated_resources"), "associated_resources", None, &mut quiet)
+            .await?;
+        observed.associated_resources.extend(resources);
+    }
+    say(log, &format!("associated resources: {}", observed.associated_resources.len()));
+    Ok((observed, truncated))
+}
+
+/// Writes the fixture to `out` (`-`: stdout) only once it is whole.
+fn write_fixture(fixture: &Fixture, out: &Path) -> Result<(), SnapshotError> {
+    let mut text = fixture.to_json();
+    text.push('\n');
+    if out == Path::new("-") {
+        let mut stdout = std::io::stdout().lock();
+        return stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|error| SnapshotError::new(format!("cannot write the fixture to stdout: {error}")));
+    }
+    write_atomically(out, text.as_bytes())
+}
+
+/// Temporary file in the same directory, fsync, rename over `path`, fsync of the directory: readers see
+/// either the old file or the whole new one, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if file_name.is_empty() {
+        return Err(SnapshotError::new(format!("--out {} names no file", path.display())));
+    }
+    let temporary = directory.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let failed = |step: &str, error: std::io::Error| {
+        let _ = std::fs::remove_file(&temporary);
+        SnapshotError::new(format!("cannot write {} ({step} {}): {error}", path.display(), temporary.display()))
+    };
+    let mut file = std::fs::File::create(&temporary).map_err(|e| failed("creating", e))?;
+    file.write_all(bytes).map_err(|e| failed("writing", e))?;
+    file.sync_all().map_err(|e| failed("syncing", e))?;
+    drop(file);
+    std::fs::rename(&temporary, path).map_err(|e| failed("renaming", e))?;
+    // The rename is durable once the directory is; not every platform can open a directory, so best effort.
+    if let Ok(directory) = std::fs::File::open(&directory) {
+        let _ = directory.sync_all();
+    }
+    Ok(())
+}
