@@ -37,6 +37,8 @@ mod paging;
 mod security;
 // 64 concurrent clients writing one key: one ETag per write, no lost update, a linearizable history.
 mod races;
+// uko-mock snapshot: every scenario fixture through a snapshot and back, byte for byte; clear failures.
+mod snapshot;
 // Verify and sync: the seed flow and every divergence fixture, through real HTTP.
 mod sync;
 // The 8 key template operations.
