@@ -31,7 +31,9 @@ pub enum Credentials {
     ApiKey { apikey: String, iam_url: String },
 }
 
-/// A client for one service root (`https://eu-de.uko.cloud.ibm.com`, without `/api/v4`).
+/// A client for one service root (`https://eu-de.uko.cloud.ibm.com`, without `/api/v4`). Cloning is
+/// cheap (one connection pool), for reads in parallel.
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     /// The service root.
@@ -78,12 +80,17 @@ impl Client {
     }
 
     /// GET an absolute URL and parse the JSON body; 429 and 502–504 are retried with a short backoff.
-    pub async fn get(&self, url: &str) -> Result<Value, SnapshotError> {
+    /// `vault` is sent as `UKO-Vault`, which services up to 4.9 require on per-resource reads (newer ones
+    /// ignore it).
+    pub async fn get(&self, url: &str, vault: Option<&str>) -> Result<Value, SnapshotError> {
         let mut attempt = 0;
         loop {
             let mut request = self.http.get(url).header("Accept", "application/json");
             if let Some(token) = &self.bearer {
                 request = request.bearer_auth(token);
+            }
+            if let Some(vault) = vault.filter(|v| !v.is_empty()) {
+                request = request.header("UKO-Vault", vault);
             }
             let response = request
                 .send()
@@ -114,14 +121,15 @@ impl Client {
         &self,
         path: &str,
         items_name: &str,
+        vault: Option<&str>,
         max_items: Option<usize>,
-        progress: &mut dyn FnMut(usize, usize),
+        progress: &mut impl FnMut(usize, usize),
     ) -> Result<Vec<Value>, SnapshotError> {
         let first = format!("{}{path}?limit={PAGE_LIMIT}&offset=0", self.api);
-        let page = match self.get(&first).await {
+        let page = match self.get(&first, vault).await {
             Err(error) if error.status == Some(StatusCode::BAD_REQUEST) => {
                 // A service with a smaller maximum page size; the links it returns carry its own limit.
-                self.get(&format!("{}{path}?limit={FALLBACK_PAGE_LIMIT}&offset=0", self.api)).await?
+                self.get(&format!("{}{path}?limit={FALLBACK_PAGE_LIMIT}&offset=0", self.api), vault).await?
             }
             other => other?,
         };
@@ -149,7 +157,7 @@ impl Client {
             let next = page.get("next").and_then(|n| n.get("href")).and_then(Value::as_str).map(str::to_owned);
             match next {
                 // An empty page or a link seen before would loop forever: the list is complete.
-                Some(next) if !empty && seen_urls.insert(next.clone()) => page = self.get(&next).await?,
+                Some(next) if !empty && seen_urls.insert(next.clone()) => page = self.get(&next, vault).await?,
                 _ => return Ok(items),
             }
         }

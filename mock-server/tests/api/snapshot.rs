@@ -1,7 +1,7 @@
 //! `uko-mock snapshot` through the real binary: every scenario fixture is served by a mock with
 //! authentication, snapshotted over real HTTP into a real file, the file is served by a second real
 //! `uko-mock --fixture FILE`, and every GET answer of the two (bodies with the host normalised, ETags)
-//! must be equal. Also: a refused token, an unreachable URL and a wrong service URL fail clearly and
+//! must be equal. A tenant larger than a page is read page by page. Also: a refused token, an unreachable URL and a wrong service URL fail clearly and
 //! write no file, and `--include-keys-limit` cuts the keys.
 //!
 //! What the public API cannot see is handled, and compared, as the snapshot records it: fault rules
@@ -15,12 +15,14 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use reqwest::header::ETAG;
-use serde_json::Value;
+use serde_json::{json, Value};
 use uko_mock::fixture::Fixture;
 use uko_mock::http::auth::{Auth, AuthMode};
 
 use crate::helpers::binary::Binary;
-use crate::helpers::{fixture_path, load_fixture, TestApp, TEST_API_KEY, TEST_STATIC_TOKEN};
+use crate::helpers::{
+    default_fixture_json, fixture_from_value, fixture_path, load_fixture, TestApp, TEST_API_KEY, TEST_STATIC_TOKEN,
+};
 
 /// Every scenario of `fixtures/`.
 const FIXTURES: [&str; 12] = [
@@ -310,6 +312,46 @@ async fn include_keys_limit_stops_after_n_keys_and_says_so() {
         let expected = get(&client, &app.base_url, &path).await;
         let actual = get(&client, &replica.base_url, &path).await;
         assert_eq!((actual.1, actual.2), (expected.1, expected.2), "GET {path}");
+    }
+    replica.stop().await;
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+#[tokio::test]
+async fn a_tenant_with_more_keys_than_a_page_is_read_page_by_page() {
+    const KEYS: usize = 1_200;
+    let mut fixture = default_fixture_json();
+    let template = fixture["managed_keys"][0].clone();
+    let keys = fixture["managed_keys"].as_array_mut().expect("managed_keys");
+    for index in 0..KEYS - keys.len() {
+        let mut key = template.clone();
+        key["id"] = json!(format!("44444444-4444-4444-8444-{:012}", 100_000 + index));
+        key["label"] = json!(format!("bulk-key-{index}"));
+        key["instances"][0]["id"] = json!(format!("55555555-5555-4555-8555-{:012}", 100_000 + index));
+        // Distinct updated_at values, so the default order (-updated_at) is the same on both servers.
+        key["updated_at"] =
+            json!(format!("2025-11-{:02}T{:02}:{:02}:00Z", 1 + index / 1440, index / 60 % 24, index % 60));
+        keys.push(key);
+    }
+    let mut app = TestApp::builder().fixture_value(fixture_from_value(&fixture)).auth(test_auth()).spawn().await;
+    app.bearer = Some(TEST_STATIC_TOKEN.to_owned());
+    let directory = scratch("paging");
+    let out = directory.join("snapshot.json");
+    let out_text = out.display().to_string();
+    let output = snapshot(&["--from", &app.base_url, "--token", TEST_STATIC_TOKEN, "--out", &out_text]).await;
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains(&format!("managed keys: 1000/{KEYS}")), "progress after the first page:\n{text}");
+    assert!(text.contains(&format!("managed keys: {KEYS}/{KEYS}")), "{text}");
+    let snapshot = Fixture::load(&out).expect("the snapshot loads");
+    assert_eq!(snapshot.managed_keys.len(), KEYS);
+    let replica = Binary::start(&["--fixture", &out_text, "--token", TEST_STATIC_TOKEN, "--log", "error"]).await;
+    let client = reqwest::Client::new();
+    for path in ["/managed_keys?limit=1000", "/managed_keys?limit=1000&offset=1000", "/vaults?limit=10"] {
+        let expected = get(&client, &app.base_url, path).await;
+        let actual = get(&client, &replica.base_url, path).await;
+        assert_eq!(expected.0, 200, "GET {path}");
+        assert!(actual == expected, "GET {path} differs");
     }
     replica.stop().await;
     let _ = std::fs::remove_dir_all(&directory);
