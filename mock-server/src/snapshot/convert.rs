@@ -556,3 +556,38 @@ fn removed_keystore(entry: &Value, key: &Value, newest: &mut Newest) -> Value {
     }
     record
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{infer_copy, Newest};
+
+    fn copy_state(entry: serde_json::Value, key_state: &str) -> Option<(&'static str, bool, String)> {
+        infer_copy(&entry, key_state, &mut Newest::default()).map(|c| (c.state, c.wrong_material, c.key_id_in_keystore))
+    }
+
+    #[test]
+    fn status_entries_read_back_into_the_copies_that_derive_them() {
+        let shown = |status: &str, detail: &str| json!({"status": status, "keystore_sync_flag_detail": detail, "key_id_in_keystore": "native"});
+        let active = copy_state(shown("active", "active_key_is_active_in_keystore"), "active");
+        assert_eq!(active, Some(("active", false, "native".into())));
+        let wrong = copy_state(shown("wrong_key", "active_key_is_not_active_in_keystore"), "active");
+        assert_eq!(wrong, Some(("active", true, "native".into())));
+        let inactive = copy_state(shown("not_active", "active_key_is_not_active_in_keystore"), "active");
+        assert_eq!(inactive, Some(("inactive", false, "native".into())));
+        let missing =
+            json!({"status": "not_present", "keystore_sync_flag_detail": "active_key_is_not_active_in_keystore"});
+        assert_eq!(copy_state(missing, "active"), None);
+        // Unreachable: the native id says a copy exists; its state is what the key's state calls for.
+        assert_eq!(copy_state(shown("error", "connection_error"), "deactivated").map(|c| c.0), Some("inactive"));
+        assert_eq!(copy_state(shown("error", "connection_error"), "active").map(|c| c.0), Some("active"));
+        let unreachable_without_copy = json!({"status": "error", "keystore_sync_flag_detail": "connection_error"});
+        assert_eq!(copy_state(unreachable_without_copy, "active"), None);
+        // A removed keystore still holding the key, not active.
+        let removed = copy_state(shown("not_present", "target_keystore_removed_by_user"), "active");
+        assert_eq!(removed.map(|c| c.0), Some("inactive"));
+        let pending = json!({"status": "pending_destruction", "key_id_in_keystore": "n", "destruction_at": "2026-01-08T09:00:00.000Z"});
+        assert_eq!(copy_state(pending, "destroyed").map(|c| c.0), Some("pending_destruction"));
+    }
+}

@@ -2,8 +2,8 @@
 //! `uko-mock --fixture FILE` serves with the same ids, labels, states, ETags and divergence.
 //!
 //! The walk ([`walk`]) reads every page of vaults, templates, keystores (with one live status call per
-//! keystore), managed keys (with their embedded `status_in_keystores`), each key's versions and each
-//! keystore's associated resources; [`convert`] turns the answers into a fixture; [`write_atomically`]
+//! keystore), managed keys (with their embedded `status_in_keystores`, read per key where a list does
+//! not embed it), each key's versions and each keystore's associated resources; [`convert`] turns the answers into a fixture; [`write_atomically`]
 //! writes it only once it is complete (temporary file in the same directory, fsync, rename), so a failed
 //! walk never leaves half a file. This module knows UKO only through HTTP: it uses no part of the mock's
 //! server, only the fixture format and the domain's public types.
@@ -83,8 +83,8 @@ pub async fn run(options: &Options, log: &mut dyn Write) -> Result<Summary, Snap
             " Only the first {limit} managed keys were included (--include-keys-limit); counters such as keys_count count those only."
         ));
     }
-    // Built once to learn the notes, then again with them in the description.
-    let (_, notes) = convert::build(&observed, description.clone())?;
+    // The notes the description ends with come from the conversion itself.
+    let (mut fixture, notes) = convert::build(&observed, description.clone())?;
     if !notes.placeholder_keystores.is_empty() {
         description.push_str(&format!(
             " UKO does not return keystore credentials: those of {} are the placeholder '{PLACEHOLDER_SECRET}'.",
@@ -97,7 +97,7 @@ pub async fn run(options: &Options, log: &mut dyn Write) -> Result<Summary, Snap
             notes.unreachable_keystores.join(", ")
         ));
     }
-    let (fixture, notes) = convert::build(&observed, description)?;
+    fixture.description = description;
     if !notes.placeholder_keystores.is_empty() {
         say(
             log,
@@ -159,8 +159,17 @@ async fn walk(
     for keystore in &observed.keystores {
         let Some(id) = keystore.get("id").and_then(Value::as_str) else { continue };
         // A live call: the keystore's health now, and the service's clock in the heartbeat.
-        let status = client.get(&format!("{}/keystores/{id}/status", client.api), Some(&vault_of(keystore))).await?;
-        observed.keystore_status.insert(id.to_owned(), status);
+        let url = format!("{}/keystores/{id}/status", client.api);
+        match client.get(&url, Some(&vault_of(keystore))).await {
+            Ok(status) => {
+                observed.keystore_status.insert(id.to_owned(), status);
+            }
+            // A refused token stops the walk; any other refusal leaves the health the list showed.
+            Err(error) if !matches!(error.status.map(|s| s.as_u16()), Some(401 | 403)) && error.status.is_some() => {
+                say(log, &format!("warning: {error}; keeping the health the keystore list showed"));
+            }
+            Err(error) => return Err(error),
+        }
     }
     let mut total_keys = 0;
     observed.managed_keys = client
@@ -179,32 +188,53 @@ async fn walk(
             ),
         );
     }
-    let keys: Vec<(String, String)> = observed
+    // (id, vault, whether the list item lacks its status_in_keystores and it must be read on its own)
+    let keys: Vec<(String, String, bool)> = observed
         .managed_keys
         .iter()
-        .filter_map(|k| k.get("id").and_then(Value::as_str).map(|id| (id.to_owned(), vault_of(k))))
+        .filter_map(|k| {
+            let id = k.get("id").and_then(Value::as_str)?;
+            Some((id.to_owned(), vault_of(k), k.get("status_in_keystores").and_then(Value::as_array).is_none()))
+        })
         .collect();
+    let mut statuses: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
     let count = keys.len();
     let mut reads = tokio::task::JoinSet::new();
     let mut done = 0;
     let mut keys = keys.into_iter();
     loop {
         while reads.len() < PARALLEL_READS {
-            let Some((id, vault)) = keys.next() else { break };
+            let Some((id, vault, needs_status)) = keys.next() else { break };
             let client = client.clone();
             reads.spawn(async move {
                 let path = format!("/managed_keys/{id}/versions");
                 let versions = client.get_all(&path, "managed_keys", Some(&vault), None, &mut |_, _| {}).await;
-                (id, versions)
+                let status = match needs_status {
+                    true => {
+                        let url = format!("{}/managed_keys/{id}/status_in_keystores", client.api);
+                        Some(client.get(&url, Some(&vault)).await)
+                    }
+                    false => None,
+                };
+                (id, versions, status)
             });
         }
         let Some(joined) = reads.join_next().await else { break };
-        let (id, versions) =
+        let (id, versions, status) =
             joined.map_err(|error| SnapshotError::new(format!("reading key versions failed: {error}")))?;
+        if let Some(status) = status {
+            statuses.insert(id.clone(), status?.get("status_in_keystores").cloned().unwrap_or(Value::Null));
+        }
         observed.versions.insert(id, versions?);
         done += 1;
         if done % 1000 == 0 || done == count {
             say(log, &format!("key versions: {done}/{count}"));
+        }
+    }
+    for key in &mut observed.managed_keys {
+        let id = key.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
+        if let (Some(status), Some(fields)) = (statuses.remove(&id), key.as_object_mut()) {
+            fields.insert("status_in_keystores".to_owned(), status);
         }
     }
     for keystore in &observed.keystores {
@@ -258,4 +288,27 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SnapshotError> 
         let _ = directory.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_atomically;
+
+    #[test]
+    fn an_atomic_write_leaves_the_whole_file_or_nothing() {
+        let directory = std::env::temp_dir().join(format!("uko-mock-snapshot-write-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        std::fs::create_dir_all(&directory).expect("a scratch directory");
+        let file = directory.join("out.json");
+        write_atomically(&file, b"{}\n").expect("written");
+        write_atomically(&file, b"{\"second\": true}\n").expect("replaced");
+        assert_eq!(std::fs::read_to_string(&file).expect("readable"), "{\"second\": true}\n");
+        let names: Vec<_> = std::fs::read_dir(&directory).expect("listable").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("out.json")], "no temporary file is left");
+        // A directory that does not exist: an error naming the file, and nothing written.
+        let missing = directory.join("missing").join("out.json");
+        let error = write_atomically(&missing, b"{}").expect_err("no directory");
+        assert!(error.message.contains("missing/out.json"), "{error}");
+        let _ = std::fs::remove_dir_all(&directory);
+    }
 }
