@@ -356,3 +356,79 @@ async fn a_tenant_with_more_keys_than_a_page_is_read_page_by_page() {
     replica.stop().await;
     let _ = std::fs::remove_dir_all(&directory);
 }
+
+/// A POST or PATCH with `If-Match` set to the resource's current ETag; returns status, ETag and body.
+async fn change(
+    client: &reqwest::Client,
+    base_url: &str,
+    method: reqwest::Method,
+    path: &str,
+    resource: &str,
+    body: Value,
+) -> (u16, Option<String>, Value) {
+    let (_, etag, _) = get(client, base_url, resource).await;
+    let response = client
+        .request(method, format!("{base_url}/api/v4{path}"))
+        .bearer_auth(TEST_STATIC_TOKEN)
+        .header("If-Match", etag.unwrap_or_default())
+        .header("X-Correlation-ID", "snapshot-compare")
+        .json(&body)
+        .send()
+        .await
+        .expect("the mock answers");
+    let status = response.status().as_u16();
+    let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let text = response.text().await.expect("a body").replace(base_url, "http://HOST");
+    (status, etag, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+#[tokio::test]
+async fn a_changed_tenant_round_trips_and_the_next_change_gets_the_same_later_etag() {
+    use crate::helpers::{KEY_ACTIVE, KEY_PRE_ACTIVE, VAULT};
+    let app = source("default").await;
+    let client = reqwest::Client::new();
+    // Changes through the API first: a rotation (a second version) and an activation (new copies).
+    let rotate = format!("/managed_keys/{KEY_ACTIVE}/rotate");
+    let rotated = change(
+        &client,
+        &app.base_url,
+        reqwest::Method::POST,
+        &rotate,
+        &format!("/managed_keys/{KEY_ACTIVE}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(rotated.0, 200, "{}", rotated.2);
+    let activate = format!("/managed_keys/{KEY_PRE_ACTIVE}/activate");
+    let activated = change(
+        &client,
+        &app.base_url,
+        reqwest::Method::POST,
+        &activate,
+        &format!("/managed_keys/{KEY_PRE_ACTIVE}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(activated.0, 200, "{}", activated.2);
+    let newest = activated.1.clone().expect("an ETag");
+
+    let directory = scratch("changed");
+    let out = directory.join("snapshot.json");
+    let out_text = out.display().to_string();
+    let output = snapshot(&["--from", &app.base_url, "--token", TEST_STATIC_TOKEN, "--out", &out_text]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let replica = Binary::start(&["--fixture", &out_text, "--token", TEST_STATIC_TOKEN, "--log", "error"]).await;
+    compare_everything(&app.base_url, &replica.base_url, "default after changes").await;
+
+    // The clock carried over: the same change on both gets the same ETag, later than every earlier one.
+    let vault = format!("/vaults/{VAULT}");
+    let body = json!({"description": "Changed after the snapshot"});
+    let expected = change(&client, &app.base_url, reqwest::Method::PATCH, &vault, &vault, body.clone()).await;
+    let actual = change(&client, &replica.base_url, reqwest::Method::PATCH, &vault, &vault, body).await;
+    assert_eq!(expected.0, 200, "{}", expected.2);
+    assert_eq!(actual, expected);
+    let etag = actual.1.expect("an ETag");
+    assert!(etag > newest, "the next change's ETag {etag} comes after {newest}");
+    replica.stop().await;
+    let _ = std::fs::remove_dir_all(&directory);
+}
