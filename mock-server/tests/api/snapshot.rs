@@ -1,8 +1,11 @@
 //! `uko-mock snapshot` through the real binary: every scenario fixture is served by a mock with
 //! authentication, snapshotted over real HTTP into a real file, the file is served by a second real
-//! `uko-mock --fixture FILE`, and every GET answer of the two (bodies with the host normalised, ETags)
-//! must be equal. A tenant larger than a page is read page by page. Also: a refused token, an unreachable URL and a wrong service URL fail clearly and
-//! write no file, and `--include-keys-limit` cuts the keys.
+//! `uko-mock --fixture FILE`, and every GET answer of the two must be equal: bodies (with the host
+//! normalised, and the same `X-Correlation-ID` sent to both, since it is the `trace` of embedded keystore
+//! errors) and ETags. A tenant larger than a page is read page by page; a tenant changed through the API
+//! round-trips, and the next change gets the same, later ETag on both. Also: a refused token or API key,
+//! an unreachable URL and a wrong service URL fail clearly and write no file, and `--include-keys-limit`
+//! cuts the keys.
 //!
 //! What the public API cannot see is handled, and compared, as the snapshot records it: fault rules
 //! (`concurrent-writer-after-read`) are not in the snapshot, so they are deleted from the source through
