@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 use crate::domain::Profile;
 use crate::web::auth::AuthMode;
@@ -16,6 +16,10 @@ use crate::web::auth::AuthMode;
 #[derive(Clone, Debug, Parser)]
 #[command(name = "uko-mock", version, about, long_about)]
 pub struct Config {
+    /// Without a subcommand, uko-mock serves (the flags below).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on. Keep the loopback default unless other machines must reach the mock.
     #[arg(long, default_value = "127.0.0.1", env = "UKO_MOCK_BIND")]
     pub bind: IpAddr,
@@ -79,6 +83,48 @@ pub struct Config {
     /// Log filter (tracing env-filter syntax), e.g. `info`, `debug`, `uko_mock=trace`.
     #[arg(long, default_value = "info", env = "UKO_MOCK_LOG")]
     pub log: String,
+}
+
+/// What `uko-mock` does besides serving.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Read a UKO v4 tenant through its public API and write it as a fixture that `uko-mock --fixture FILE`
+    /// serves with the same ids, labels, states, ETags and divergence.
+    ///
+    /// Reads every page of vaults, templates, keystores (one live status call each), managed keys with
+    /// their status in keystores, each key's versions and the associated resources. Keystore credentials
+    /// (never returned by UKO) are written as placeholders; keystores seen unreachable stay unreachable.
+    /// The file is written only when the walk is complete. Progress and warnings go to stderr.
+    Snapshot(SnapshotArgs),
+}
+
+/// The flags of `uko-mock snapshot`.
+#[derive(Clone, Debug, Args)]
+pub struct SnapshotArgs {
+    /// Service URL: the server root, e.g. https://eu-de.uko.cloud.ibm.com or http://127.0.0.1:9549
+    /// (a trailing /api/v4 is accepted and dropped).
+    #[arg(long, env = "UKO_URL")]
+    pub from: String,
+
+    /// IBM Cloud API key, exchanged for a token at --iam-url.
+    #[arg(long, env = "UKO_APIKEY", hide_env_values = true)]
+    pub apikey: Option<String>,
+
+    /// IAM endpoint for --apikey (POST {iam-url}/identity/token); for a uko-mock, its own root URL.
+    #[arg(long, env = "UKO_IAM_URL", default_value = "https://iam.cloud.ibm.com")]
+    pub iam_url: String,
+
+    /// Bearer token sent as-is (wins over --apikey). Without either, no Authorization header is sent.
+    #[arg(long, env = "UKO_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Fixture file to write (replaced only once the walk is complete); `-` writes to stdout.
+    #[arg(long, default_value = "snapshot.json")]
+    pub out: PathBuf,
+
+    /// Stop after this many managed keys (said on stderr and in the fixture's description).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub include_keys_limit: Option<u64>,
 }
 
 fn parse_journal_size(text: &str) -> Result<usize, String> {

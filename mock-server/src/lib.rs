@@ -14,6 +14,7 @@
 //! - [`fixture`]: the scenario file format, shared with uko-conformance.
 //! - [`server`]: assembling the app, `serve`, and [`MockServer`] for in-process tests.
 //! - [`config`]: the command line of the `uko-mock` binary.
+//! - [`snapshot`]: `uko-mock snapshot`, a UKO tenant read through its public API into a fixture.
 #![warn(clippy::unwrap_used)]
 
 pub mod config;
@@ -23,6 +24,7 @@ pub mod domain;
 pub mod fixture;
 pub mod persistence;
 pub mod server;
+pub mod snapshot;
 pub mod store;
 pub mod uko;
 pub mod web;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
-use uko_mock::config::Config;
+use uko_mock::config::{Command, Config, SnapshotArgs};
 use uko_mock::domain::Profile;
 use uko_mock::fixture::Fixture;
 use uko_mock::web::access::AdminAccess;
@@ -16,6 +16,9 @@ use uko_mock::web::AppState;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    if let Some(Command::Snapshot(args)) = &config.command {
+        return snapshot(args).await;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("invalid --log filter")?)
         .with_writer(std::io::stderr)
@@ -58,6 +61,40 @@ async fn main() -> anyhow::Result<()> {
     // Changes were saved as they were acknowledged; this also keeps what reads moved (fault counters).
     store.persist().await.context("cannot save the state at shutdown")?;
     tracing::info!("uko-mock stopped");
+    Ok(())
+}
+
+/// `uko-mock snapshot`: a failure is one line on stderr and exit code 1.
+async fn snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
+    use uko_mock::snapshot::{Credentials, Options};
+    let credentials = match (&args.token, &args.apikey) {
+        (Some(token), _) => Credentials::Token(token.clone()),
+        (None, Some(apikey)) => Credentials::ApiKey { apikey: apikey.clone(), iam_url: args.iam_url.clone() },
+        (None, None) => Credentials::None,
+    };
+    let options = Options {
+        from: args.from.clone(),
+        credentials,
+        out: args.out.clone(),
+        include_keys_limit: args.include_keys_limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    };
+    let summary = match uko_mock::snapshot::run(&options, &mut std::io::stderr()).await {
+        Ok(summary) => summary,
+        Err(error) => {
+            // One clear line, not a backtrace: these are operator errors (URL, token, network).
+            eprintln!("uko-mock snapshot: error: {error}; nothing was written to {}", args.out.display());
+            std::process::exit(1);
+        }
+    };
+    eprintln!(
+        "wrote {}: {} vaults, {} templates, {} keystores, {} managed keys, {} associated resources",
+        args.out.display(),
+        summary.vaults,
+        summary.templates,
+        summary.keystores,
+        summary.managed_keys,
+        summary.associated_resources
+    );
     Ok(())
 }
 

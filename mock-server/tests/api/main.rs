@@ -41,6 +41,8 @@ mod races;
 mod front_door;
 // The journal lists requests in the order they ran, under 64 concurrent clients.
 mod journal_order;
+// uko-mock snapshot: every scenario fixture through a snapshot and back, byte for byte; clear failures.
+mod snapshot;
 // Verify and sync: the seed flow and every divergence fixture, through real HTTP.
 mod sync;
 // The 8 key template operations.
