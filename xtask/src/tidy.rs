@@ -1,6 +1,7 @@
 //! Tidy checks, run by plain `cargo test` (`#[test] fn tidy`): every Rust file opens with a `//!` module
 //! doc, no trailing whitespace, no `#[ignore]` or `#[should_panic]`, every fixture is JSON with a
-//! `description`, and every top-level module of the mock is named in ARCHITECTURE.md.
+//! `description`, every top-level module of the mock is named in ARCHITECTURE.md, and the mock's modules
+//! import only what ARCHITECTURE.md's invariants allow ([`LAYER_RULES`]).
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,88 @@ pub fn problems(root: &Path) -> Vec<String> {
             }
         }
     }
+    problems.extend(layer_problems(root));
+    problems
+}
+
+/// What each part of the mock must not use (ARCHITECTURE.md, invariants): the folder or file below
+/// `mock-server/src`, and the paths its code (not its comments or `#[cfg(test)]` code) must not name.
+pub const LAYER_RULES: &[(&str, &[&str])] = &[
+    (
+        "domain",
+        &[
+            "crate::web",
+            "crate::uko",
+            "crate::control",
+            "crate::console",
+            "crate::server",
+            "crate::store",
+            "crate::persistence",
+            "crate::config",
+            "crate::snapshot",
+            "axum::",
+            "hyper::",
+            "http::",
+            "serde_json",
+        ],
+    ),
+    ("web", &["crate::uko", "crate::control", "crate::console"]),
+    ("uko", &["crate::control", "crate::console", "crate::persistence"]),
+    ("control", &["crate::uko", "crate::console"]),
+    ("console", &["crate::uko", "crate::control", "crate::store", "crate::domain"]),
+    ("store.rs", &["crate::web", "crate::uko", "crate::control", "crate::console", "axum::"]),
+    ("persistence.rs", &["crate::web", "crate::uko", "crate::control", "crate::console", "axum::"]),
+    ("fixture.rs", &["crate::web", "crate::uko", "crate::control", "crate::console", "crate::store", "axum::"]),
+    ("snapshot", &["crate::web", "crate::uko", "crate::control", "crate::console", "crate::store", "crate::server"]),
+];
+
+/// Every use of a path a part must not name, as `file:line: ...`.
+fn layer_problems(root: &Path) -> Vec<String> {
+    let source = root.join("mock-server/src");
+    let mut problems = Vec::new();
+    for (part, forbidden) in LAYER_RULES {
+        let mut files = Vec::new();
+        let path = source.join(part);
+        if path.is_dir() {
+            collect(&path, "rs", &mut files);
+        } else {
+            files.push(path);
+        }
+        for file in files {
+            let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+            // Unit tests may use fixtures and JSON to build their inputs; the rules are about shipped code.
+            if shown.contains("/tests/") || shown.ends_with("/tests.rs") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                problems.push(format!("{shown}: cannot read"));
+                continue;
+            };
+            problems.extend(forbidden_uses(&shown, &text, forbidden));
+        }
+    }
+    problems
+}
+
+/// The lines of `text` before its first `#[cfg(test)]` that name a `forbidden` path outside a comment.
+fn forbidden_uses(shown: &str, text: &str, forbidden: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with("#[cfg(test)]") {
+            break;
+        }
+        let code = code.split("//").next().unwrap_or("");
+        for path in forbidden {
+            let named = code.match_indices(path).any(|(at, _)| {
+                // `http::` must not match inside `axum::http::` (axum's re-export is already refused as `axum::`).
+                at == 0 || !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':')
+            });
+            if named {
+                problems.push(format!("{shown}:{}: must not use `{path}` (ARCHITECTURE.md, invariants)", number + 1));
+            }
+        }
+    }
     problems
 }
 
@@ -79,6 +162,17 @@ fn collect(folder: &Path, extension: &str, out: &mut Vec<PathBuf>) {
 
 #[cfg(test)]
 mod tests {
+    use super::forbidden_uses;
+
+    #[test]
+    fn a_forbidden_import_is_found_and_comments_and_test_code_are_not() {
+        let text = "//! Talks about crate::uko in prose.\nuse crate::domain::Error;\nuse crate::uko::wire; // no\nlet x = axum::http::StatusCode::OK;\n#[cfg(test)]\nuse crate::uko::context;\n";
+        let problems = forbidden_uses("control/x.rs", text, &["crate::uko", "http::"]);
+        assert_eq!(problems, ["control/x.rs:3: must not use `crate::uko` (ARCHITECTURE.md, invariants)"]);
+        let problems = forbidden_uses("domain/x.rs", "use http::StatusCode;\n", &["http::"]);
+        assert_eq!(problems.len(), 1);
+    }
+
     #[test]
     fn tidy() {
         let problems = super::problems(&crate::project_root());

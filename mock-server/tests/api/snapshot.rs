@@ -20,7 +20,7 @@ use std::process::Output;
 use reqwest::header::ETAG;
 use serde_json::{json, Value};
 use uko_mock::fixture::Fixture;
-use uko_mock::http::auth::{Auth, AuthMode};
+use uko_mock::web::auth::{Auth, AuthMode};
 
 use crate::helpers::binary::Binary;
 use crate::helpers::{
