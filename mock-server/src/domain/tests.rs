@@ -10,11 +10,12 @@ use proptest::prelude::*;
 
 use super::keystores::KeystoreInput;
 use super::managed_keys::{KeyAction, ManagedKeyInput, ManagedKeyUpdate};
-use super::query::{KeyListScope, Listing, Params};
+use super::query::{KeyListScope, Listing};
 use super::simulation::{derive_entry, StatusEntry};
 use super::templates::{KeyPropertiesInput, TemplateInput, TemplateKeystoreInput, VaultReferenceInput};
 use super::vaults::VaultInput;
 use super::*;
+use crate::uko::query::{self as wire_query, Params};
 
 // ---------------------------------------------------------------------------------------------------
 // Fixture helpers
@@ -122,6 +123,39 @@ fn key_input(vault_id: &str, template_name: &str, label: &str) -> ManagedKeyInpu
 
 fn params(pairs: &[(&str, &str)]) -> Params {
     Params::new(pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect())
+}
+
+/// The lists as a request reaches them: parameters parsed as the HTTP side parses them (clients' wire
+/// names), then the list run, in the check order of `Instance::execute`.
+trait ListByParams {
+    fn list_managed_keys_with(&self, params: &Params, scope: KeyListScope<'_>) -> Result<Listing>;
+    fn list_key_versions_with(&self, id: &str, params: &Params) -> Result<(usize, query::Page, Vec<u32>)>;
+    fn list_keystores_with(&self, params: &Params) -> Result<Listing>;
+    fn list_templates_with(&self, params: &Params) -> Result<Listing>;
+    fn list_vaults_with(&self, params: &Params) -> Result<Listing>;
+}
+
+impl ListByParams for Instance {
+    fn list_managed_keys_with(&self, params: &Params, scope: KeyListScope<'_>) -> Result<Listing> {
+        self.list_managed_keys(&wire_query::key_query(params, scope)?, scope)
+    }
+
+    fn list_key_versions_with(&self, id: &str, params: &Params) -> Result<(usize, query::Page, Vec<u32>)> {
+        self.managed_key(id)?;
+        self.list_key_versions(id, &wire_query::version_query(params)?)
+    }
+
+    fn list_keystores_with(&self, params: &Params) -> Result<Listing> {
+        Ok(self.list_keystores(&wire_query::keystore_query(params)?))
+    }
+
+    fn list_templates_with(&self, params: &Params) -> Result<Listing> {
+        Ok(self.list_templates(&wire_query::template_query(params)?))
+    }
+
+    fn list_vaults_with(&self, params: &Params) -> Result<Listing> {
+        Ok(self.list_vaults(&wire_query::vault_query(params)?))
+    }
 }
 
 /// The keystores of the standard fixture: one vault, group `prod` holding keystores of every type
@@ -259,7 +293,7 @@ impl Fixture {
     }
 
     fn list_keys(&self, pairs: &[(&str, &str)]) -> Result<Listing> {
-        self.instance.list_managed_keys(&params(pairs), KeyListScope::All)
+        self.instance.list_managed_keys_with(&params(pairs), KeyListScope::All)
     }
 }
 
@@ -729,7 +763,7 @@ fn rotation_adds_version_and_changes_material() {
     for entry in fx.statuses(&key_id) {
         assert_entry(&entry, S::Active, F::Ok, D::ActiveKeyIsActiveInKeystore);
     }
-    let (total, _, versions) = fx.instance.list_key_versions(&key_id, &params(&[])).unwrap();
+    let (total, _, versions) = fx.instance.list_key_versions_with(&key_id, &params(&[])).unwrap();
     assert_eq!((total, versions), (2, vec![2, 1]));
 }
 
@@ -740,7 +774,7 @@ fn rotation_on_ibm_cloud_kms_deactivates_previous_version() {
     fx.rotate(&key_id).unwrap();
     assert_eq!(fx.record(&key_id).versions[0].state, Some(KeyState::Deactivated));
     let only_deactivated = params(&[("state", "deactivated")]);
-    let (total, _, versions) = fx.instance.list_key_versions(&key_id, &only_deactivated).unwrap();
+    let (total, _, versions) = fx.instance.list_key_versions_with(&key_id, &only_deactivated).unwrap();
     assert_eq!((total, versions), (1, vec![1]));
 }
 
@@ -1037,7 +1071,7 @@ fn reads_never_change_the_etag() {
     let before = fx.record(&key_id);
     fx.statuses(&key_id);
     fx.list_keys(&[("status_in_keystores[].keystore_sync_flag", "out_of_sync")]).unwrap();
-    fx.instance.list_key_versions(&key_id, &params(&[])).unwrap();
+    fx.instance.list_key_versions_with(&key_id, &params(&[])).unwrap();
     fx.instance.keystore_status(&fx.ks("aws_prod_1")).unwrap();
     assert_eq!(fx.record(&key_id), before);
 }
@@ -1247,7 +1281,7 @@ fn keystore_with_configuration_error_reports_configuration_error_health() {
     fx.instance.keystores.get_mut(&keystore_id).unwrap().simulation.configuration_error = true;
     let health = fx.instance.keystore_status(&keystore_id).unwrap();
     assert_eq!(health.health_status, HealthStatus::ConfigurationError);
-    let listed = fx.instance.list_keystores(&params(&[("status.health_status", "configuration_error")])).unwrap();
+    let listed = fx.instance.list_keystores_with(&params(&[("status.health_status", "configuration_error")])).unwrap();
     assert_eq!(listed.ids, [keystore_id.as_str()]);
     let entry = fx.entry(&key_id, "aws_prod_1");
     assert_entry(&entry, S::Error, F::Error, D::ConnectionError);
@@ -1384,7 +1418,7 @@ fn removed_keystore_leaves_tombstone_entry() {
     assert_eq!(key.updated_at.etag(), key_etag, "keystore removal does not bump the key's ETag");
     assert!(fx.instance.keystore(&keystore_id).is_err());
     assert!(fx.instance.keystore_or_removed(&keystore_id).is_some());
-    assert!(!fx.instance.list_keystores(&params(&[])).unwrap().ids.contains(&keystore_id));
+    assert!(!fx.instance.list_keystores_with(&params(&[])).unwrap().ids.contains(&keystore_id));
     assert_eq!(fx.instance.vault_keystores_count(&fx.vault_id), KEYSTORES.len() - 1);
     let statuses = fx.statuses(&key_id);
     assert_eq!(statuses.len(), 2);
@@ -1955,11 +1989,12 @@ fn keystore_scope_lists_pre_active_and_active_keys_by_default() {
     let (fx, keys) = listing_fixture();
     let keystore_id = fx.ks("aws_prod_1");
     let scope = KeyListScope::Keystore(&keystore_id);
-    let default = fx.instance.list_managed_keys(&params(&[("sort", "label")]), scope).unwrap();
+    let default = fx.instance.list_managed_keys_with(&params(&[("sort", "label")]), scope).unwrap();
     assert_eq!(default.ids, [keys[0].clone(), keys[1].clone()]);
-    let all = fx.instance.list_managed_keys(&params(&[("state", "deactivated,destroyed"), ("sort", "label")]), scope);
+    let all =
+        fx.instance.list_managed_keys_with(&params(&[("state", "deactivated,destroyed"), ("sort", "label")]), scope);
     assert_eq!(all.unwrap().ids, [keys[2].clone(), keys[4].clone()]);
-    let unknown = fx.instance.list_managed_keys(&params(&[]), KeyListScope::Keystore("nope"));
+    let unknown = fx.instance.list_managed_keys_with(&params(&[]), KeyListScope::Keystore("nope"));
     assert!(matches!(unknown, Err(Error::NotFound { kind: ResourceKind::Keystore, .. })));
 }
 
@@ -1983,7 +2018,7 @@ fn sync_flag_filter_finds_out_of_sync_keys_without_contacting_keystores() {
 #[test]
 fn keystore_list_filters_by_group_type_and_vault() {
     let fx = Fixture::new();
-    let list = |pairs: &[(&str, &str)]| fx.instance.list_keystores(&params(pairs));
+    let list = |pairs: &[(&str, &str)]| fx.instance.list_keystores_with(&params(pairs));
     assert_eq!(list(&[("group", "shared")]).unwrap().ids, [fx.ks("aws_prod_2")]);
     assert_eq!(list(&[("groups[]", "test,shared")]).unwrap().total_count, 2);
     assert_invalid_parameter(list(&[("group", "prod"), ("groups[]", "test")]), "group");
@@ -2000,15 +2035,15 @@ fn template_and_vault_lists_filter_and_sort() {
     let template_id = fx.template_id("AWS-PREACTIVE");
     let etag = fx.template_etag("AWS-PREACTIVE");
     fx.instance.archive_template(&template_id, Some(&super::IfMatch::parse(etag.clone()))).unwrap();
-    let templates = |pairs: &[(&str, &str)]| fx.instance.list_templates(&params(pairs));
+    let templates = |pairs: &[(&str, &str)]| fx.instance.list_templates_with(&params(pairs));
     assert_eq!(templates(&[("state", "archived")]).unwrap().ids, [template_id.as_str()]);
     assert_eq!(templates(&[("name", "AWS")]).unwrap().total_count, 2);
     assert_eq!(templates(&[("keystores[].type", "cca")]).unwrap().total_count, 1);
     assert_eq!(templates(&[("type[]", "shadow")]).unwrap().total_count, 0);
     assert_eq!(templates(&[("sort", "-updated_at"), ("limit", "1")]).unwrap().ids, [template_id]);
-    let vaults = fx.instance.list_vaults(&params(&[("name", "Pay")])).unwrap();
+    let vaults = fx.instance.list_vaults_with(&params(&[("name", "Pay")])).unwrap();
     assert_eq!(vaults.ids, [fx.vault_id.clone()]);
-    assert_eq!(fx.instance.list_vaults(&params(&[("name", "Zed")])).unwrap().total_count, 0);
+    assert_eq!(fx.instance.list_vaults_with(&params(&[("name", "Zed")])).unwrap().total_count, 0);
 }
 
 // ---------------------------------------------------------------------------------------------------
