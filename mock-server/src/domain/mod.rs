@@ -30,7 +30,6 @@ pub mod vaults;
 pub mod view;
 
 #[cfg(test)]
-#[allow(unused)] // tests.rs is still a stub (an unused helper and imports); drop this when domain tests land.
 mod tests;
 
 use std::collections::BTreeMap;
