@@ -1,9 +1,23 @@
 //! Status peeks: what lists, filters and views show about keys and keystores without contacting a
-//! keystore (no call is counted against a keystore's reachability budget).
+//! keystore (no call is counted against a keystore's reachability budget), and [`KeyStatus`], the plain
+//! form of a key's status in keystores for readers outside the UKO surface (`Store::key_statuses`).
 
 use super::model::{CopyState, Keystore, ManagedKey, Reachability};
-use super::types::{AlignmentStatus, HealthStatus, SyncFlag};
+use super::types::{AlignmentStatus, HealthStatus, StatusInKeystoreStatus, SyncFlag, SyncFlagDetail};
 use super::Instance;
+
+/// One keystore's entry in a key's status in keystores, with the keystore named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyStatus {
+    pub keystore_id: String,
+    /// The keystore's name (also of a keystore removed from UKO); its id when it is unknown.
+    pub keystore_name: String,
+    pub status: StatusInKeystoreStatus,
+    pub sync_flag: SyncFlag,
+    pub detail: SyncFlagDetail,
+    /// The user removed the keystore from UKO: the entry is a tombstone and does not count for "in sync".
+    pub removed: bool,
+}
 
 impl Instance {
     /// Whether a keystore currently answers, without counting a call (for lists and filters).
@@ -48,5 +62,25 @@ impl Instance {
     /// Health as a list shows it (no call counted).
     pub fn peek_health(&self, keystore: &Keystore) -> HealthStatus {
         self.peek_keystore_health(keystore).health_status
+    }
+
+    /// A key's status in keystores as a list shows it (no keystore contacted); `None` for an unknown key.
+    pub fn key_statuses(&self, key_id: &str) -> Option<Vec<KeyStatus>> {
+        let key = self.managed_keys.get(key_id)?;
+        let statuses = self
+            .peek_status_in_keystores(key_id)
+            .into_iter()
+            .map(|entry| KeyStatus {
+                keystore_name: self
+                    .keystore_or_removed(&entry.keystore_id)
+                    .map_or_else(|| entry.keystore_id.clone(), |keystore| keystore.name.clone()),
+                status: entry.status,
+                sync_flag: entry.sync_flag,
+                detail: entry.detail,
+                removed: key.removed_keystores.contains(&entry.keystore_id),
+                keystore_id: entry.keystore_id,
+            })
+            .collect();
+        Some(statuses)
     }
 }
