@@ -3,21 +3,25 @@
 //!
 //! The journal records requests but not answers. To know what a status read showed (has the client
 //! synced a key it had just seen in sync?), [`replay_journal`] replays the journal's successful
-//! requests against a copy of the instance as it was before the client started, using the domain's own
-//! operations: same fixture, same seed and same request order give the same answers. Replay applies the
+//! requests against a copy of the instance as it was before the client started, through the domain's
+//! entry point `Instance::execute` (the command the server ran for each request): same fixture, same seed
+//! and same request order give the same answers. Replay applies the
 //! fault decisions the journal recorded, so it needs no fault plan of its own. Operations it does not
 //! model mark the replay as diverged from that request on, and the properties then do not rely on it.
 //!
-//! This module contacts no keystore of the real server: final flags are derived with
-//! `peek_reachable`, which counts no call.
+//! This module contacts no keystore of the real server: final flags come from `Store::key_statuses`,
+//! which counts no call.
 
 use std::collections::{BTreeMap, HashSet};
 
+use uko_mock::domain::command::{Command, Output};
 use uko_mock::domain::faults::Effect;
 use uko_mock::domain::managed_keys::KeyAction;
 use uko_mock::domain::operation::Operation;
 use uko_mock::domain::request_journal::JournalEntry;
+use uko_mock::domain::simulation::StatusEntry;
 use uko_mock::domain::{IfMatch, Instance, SyncFlag};
+use uko_mock::store::KeyStatus;
 
 use crate::clients::ClientOutcome;
 use crate::scenario::ExpectedOutcome;
@@ -82,25 +86,22 @@ impl Observation {
     }
 }
 
-/// The key's final statuses in `instance`, derived from the copies and each keystore's current
-/// reachability without counting a call.
-pub fn final_statuses(instance: &Instance, key_id: &str) -> Vec<FinalStatus> {
-    let Some(key) = instance.managed_keys.get(key_id) else {
-        return Vec::new();
-    };
-    instance
-        .peek_status_in_keystores(key_id)
-        .into_iter()
-        .map(|entry| FinalStatus {
-            keystore_name: instance
-                .keystore_or_removed(&entry.keystore_id)
-                .map_or_else(|| entry.keystore_id.clone(), |keystore| keystore.name.clone()),
-            status: entry.status.to_string(),
-            flag: entry.sync_flag,
-            detail: entry.detail.to_string(),
-            removed: key.removed_keystores.contains(&entry.keystore_id),
-        })
-        .collect()
+impl From<KeyStatus> for FinalStatus {
+    fn from(status: KeyStatus) -> Self {
+        FinalStatus {
+            keystore_name: status.keystore_name,
+            status: status.status.to_string(),
+            flag: status.sync_flag,
+            detail: status.detail.to_string(),
+            removed: status.removed,
+        }
+    }
+}
+
+/// The key's final statuses as [`KeyStatus`]es (from `Store::key_statuses` or the replayed instance);
+/// none for an unknown key.
+pub fn final_statuses(statuses: Option<Vec<KeyStatus>>) -> Vec<FinalStatus> {
+    statuses.unwrap_or_default().into_iter().map(FinalStatus::from).collect()
 }
 
 /// `Retry-After` of every 429 rule of the instance's fault plan.
@@ -147,48 +148,33 @@ pub fn replay_journal(initial: &Instance, journal: &[JournalEntry], key_id: &str
         let operation = entry.operation.as_deref().and_then(Operation::parse);
         let resource = entry.resource_id.clone().unwrap_or_default();
         let if_match = entry.if_match.clone().map(IfMatch::parse);
-        let if_match = if_match.as_ref();
-        let step = match operation {
-            Some(Operation::GetManagedKey) => {
-                let current = shadow.managed_keys.get(&resource).map(|key| key.updated_at.etag());
-                if current.is_some() && current != entry.etag {
-                    Err(format!(
-                        "the server sent ETag {:?} where the replay has {:?}",
-                        entry.etag.as_deref().unwrap_or(""),
-                        current.unwrap_or_default()
-                    ))
-                } else {
-                    let entries = shadow.status_in_keystores(&resource);
-                    if resource == key_id {
+        let step = match operation.and_then(|operation| command_for(operation, &resource)) {
+            Some(command) => match shadow.execute(command, if_match.as_ref()) {
+                Err(error) => Err(error.to_string()),
+                Ok(answer) if operation == Some(Operation::GetManagedKey) && answer.etag != entry.etag => Err(format!(
+                    "the server sent ETag {:?} where the replay has {:?}",
+                    entry.etag.as_deref().unwrap_or(""),
+                    answer.etag.unwrap_or_default()
+                )),
+                Ok(answer) => {
+                    // A read of the target key: note what it showed.
+                    let shown = match &answer.output {
+                        Output::ManagedKey(view) => Some(&view.statuses),
+                        Output::StatusInKeystores(statuses) => Some(statuses),
+                        _ => None,
+                    };
+                    if let Some(statuses) = shown.filter(|_| resource == key_id && is_read(operation)) {
+                        let entries: Vec<&StatusEntry> = statuses.iter().map(|status| &status.entry).collect();
                         replay.reads_all_ok.insert(entry.seq, all_ok(&shadow, key_id, &entries));
                     }
                     Ok(())
                 }
-            }
-            Some(Operation::GetKeyDistributionStatusForKeystores) => {
-                let entries = shadow.status_in_keystores(&resource);
-                if resource == key_id {
-                    replay.reads_all_ok.insert(entry.seq, all_ok(&shadow, key_id, &entries));
-                }
-                Ok(())
-            }
-            Some(Operation::SyncManagedKey) => {
-                shadow.sync_managed_key(&resource, if_match).map(drop).map_err(|error| error.to_string())
-            }
-            Some(Operation::GetKeystoreStatus) => {
-                shadow.keystore_status(&resource).map(drop).map_err(|error| error.to_string())
-            }
-            Some(Operation::ActivateManagedKey) => key_action(&mut shadow, &resource, if_match, KeyAction::Activate),
-            Some(Operation::DeactivateManagedKey) => {
-                key_action(&mut shadow, &resource, if_match, KeyAction::Deactivate)
-            }
-            Some(Operation::DestroyManagedKey) => key_action(&mut shadow, &resource, if_match, KeyAction::Destroy),
-            Some(Operation::RotateManagedKey) => {
-                shadow.rotate_managed_key(&resource, if_match).map(drop).map_err(|error| error.to_string())
-            }
-            Some(other) if other.mutates() => Err(format!("the replay does not model {other}")),
-            // Other reads contact no keystore (lists peek) and change nothing.
-            Some(_) | None => Ok(()),
+            },
+            None => match operation {
+                Some(other) if other.mutates() => Err(format!("the replay does not model {other}")),
+                // Other reads contact no keystore (lists peek) and change nothing.
+                Some(_) | None => Ok(()),
+            },
         };
         if let Err(reason) = step {
             replay.diverged = Some((entry.seq, reason));
@@ -202,7 +188,7 @@ pub fn replay_journal(initial: &Instance, journal: &[JournalEntry], key_id: &str
             }
         }
     }
-    replay.final_statuses = final_statuses(&shadow, key_id);
+    replay.final_statuses = final_statuses(shadow.key_statuses(key_id));
     replay
 }
 
@@ -233,16 +219,30 @@ pub fn fired_rules(entry: &JournalEntry) -> impl Iterator<Item = &str> {
     entry.fault.as_deref().unwrap_or("").split(',').map(str::trim).filter(|id| !id.is_empty())
 }
 
-fn key_action(
-    shadow: &mut Instance,
-    key_id: &str,
-    if_match: Option<&IfMatch>,
-    action: KeyAction,
-) -> Result<(), String> {
-    shadow.change_key_state(key_id, if_match, action).map(drop).map_err(|error| error.to_string())
+/// The command the server ran for a request the replay models: the reads that contact keystores and
+/// the actions on a key; `None` for the others.
+fn command_for(operation: Operation, resource: &str) -> Option<Command> {
+    let id = resource.to_owned();
+    let command = match operation {
+        Operation::GetManagedKey => Command::GetManagedKey { id },
+        Operation::GetKeyDistributionStatusForKeystores => Command::GetKeyDistributionStatusForKeystores { id },
+        Operation::SyncManagedKey => Command::SyncManagedKey { id },
+        Operation::GetKeystoreStatus => Command::GetKeystoreStatus { id },
+        Operation::ActivateManagedKey => Command::ChangeKeyState { id, action: KeyAction::Activate },
+        Operation::DeactivateManagedKey => Command::ChangeKeyState { id, action: KeyAction::Deactivate },
+        Operation::DestroyManagedKey => Command::ChangeKeyState { id, action: KeyAction::Destroy },
+        Operation::RotateManagedKey => Command::RotateManagedKey { id },
+        _ => return None,
+    };
+    Some(command)
 }
 
-fn all_ok(shadow: &Instance, key_id: &str, entries: &[uko_mock::domain::simulation::StatusEntry]) -> bool {
+/// The reads whose statuses the properties judge (not the answers of actions, which also show a key).
+fn is_read(operation: Option<Operation>) -> bool {
+    matches!(operation, Some(Operation::GetManagedKey | Operation::GetKeyDistributionStatusForKeystores))
+}
+
+fn all_ok(shadow: &Instance, key_id: &str, entries: &[&StatusEntry]) -> bool {
     let removed: &[String] = shadow.managed_keys.get(key_id).map_or(&[], |key| key.removed_keystores.as_slice());
     entries.iter().filter(|entry| !removed.contains(&entry.keystore_id)).all(|entry| entry.sync_flag == SyncFlag::Ok)
 }

@@ -177,9 +177,9 @@ pub async fn run_case(setup: &CaseSetup, client: &ClientUnderTest, timeout: Dura
     };
     let outcome = client.run(&env, timeout).await;
     let key_id = setup.managed_key_id.as_str();
-    let (mut journal, final_statuses) = server
-        .store()
-        .with_instance(DEFAULT_INSTANCE, |instance| (instance.journal.since(0), final_statuses(instance, key_id)));
+    // The client is done: the server is idle, so two reads see one final state.
+    let mut journal = server.store().journal(DEFAULT_INSTANCE);
+    let final_statuses = final_statuses(server.store().key_statuses(DEFAULT_INSTANCE, key_id));
     journal.iter_mut().for_each(complete_entry);
     drop(server);
     tracing::debug!(

@@ -3,8 +3,8 @@
 //! in every `cargo test` too).
 //!
 //! The first byte picks what the rest is fed to: a JSON body parsed through `web::extract::parse_json` into
-//! one of the domain input types, or a query string parsed into `domain::query::Params` and run through
-//! every list of the default fixture. Whatever the bytes, nothing may panic, a refused body is a UKO 400
+//! one of the domain input types, or a query string parsed by `uko::query` into each list's typed query
+//! and run through every list of the default fixture. Whatever the bytes, nothing may panic, a refused body is a UKO 400
 //! (`invalid_json` or `invalid_field`) with a message, and a page is never larger than the maximum.
 
 use std::sync::OnceLock;
@@ -12,10 +12,11 @@ use std::sync::OnceLock;
 use axum::http::StatusCode;
 use uko_mock::domain::keystores::KeystoreInput;
 use uko_mock::domain::managed_keys::{ManagedKeyInput, ManagedKeyUpdate};
-use uko_mock::domain::query::{KeyListScope, Params, MAX_LIMIT};
+use uko_mock::domain::query::{KeyListScope, MAX_LIMIT};
 use uko_mock::domain::templates::TemplateInput;
 use uko_mock::domain::vaults::VaultInput;
 use uko_mock::domain::Instance;
+use uko_mock::uko::query::{self, Params};
 use uko_mock::web::extract::parse_json;
 use uko_mock::web::ApiError;
 
@@ -45,16 +46,23 @@ fn check_query(query: &[u8]) {
     let pairs = form_urlencoded::parse(query).map(|(name, value)| (name.into_owned(), value.into_owned())).collect();
     let params = Params::new(pairs);
     let instance = default_instance();
+    let keystore_id = "33333333-3333-4333-8333-000000000001";
     let pages = [
-        instance.list_managed_keys(&params, KeyListScope::All).map(|listing| listing.page),
-        instance
-            .list_managed_keys(&params, KeyListScope::Keystore("33333333-3333-4333-8333-000000000001"))
+        query::key_query(&params, KeyListScope::All)
+            .and_then(|q| instance.list_managed_keys(&q, KeyListScope::All))
+            .map(|listing| listing.page),
+        query::key_query(&params, KeyListScope::Keystore(keystore_id))
+            .and_then(|q| instance.list_managed_keys(&q, KeyListScope::Keystore(keystore_id)))
             .map(|l| l.page),
-        instance.list_templates(&params).map(|listing| listing.page),
-        instance.list_keystores(&params).map(|listing| listing.page),
-        instance.list_vaults(&params).map(|listing| listing.page),
-        instance.list_associated_resources(&params, None, None).map(|(_, page, _)| page),
-        instance.list_key_versions("44444444-4444-4444-8444-000000000006", &params).map(|(_, page, _)| page),
+        query::template_query(&params).map(|q| instance.list_templates(&q).page),
+        query::keystore_query(&params).map(|q| instance.list_keystores(&q).page),
+        query::vault_query(&params).map(|q| instance.list_vaults(&q).page),
+        query::resource_query(&params)
+            .and_then(|q| instance.list_associated_resources(&q, None, None))
+            .map(|(_, page, _)| page),
+        query::version_query(&params)
+            .and_then(|q| instance.list_key_versions("44444444-4444-4444-8444-000000000006", &q))
+            .map(|(_, page, _)| page),
     ];
     for page in pages {
         match page {

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::domain::command::{Answer, Command};
 use crate::domain::faults::FaultDecision;
+pub use crate::domain::peek::KeyStatus;
 use crate::domain::request_journal::{JournalEntry, DEFAULT_CAPACITY};
 use crate::domain::{IfMatch, Instance, Result};
 use crate::persistence::{SaveError, StateFile};
@@ -174,6 +175,18 @@ impl Store {
         instance.journal.record(entry);
     }
 
+    /// An instance's journal, oldest first; empty for an instance that does not exist (none is created).
+    pub fn journal(&self, instance_id: &str) -> Vec<JournalEntry> {
+        self.existing(instance_id).map(|handle| lock(&handle).journal.since(0)).unwrap_or_default()
+    }
+
+    /// A key's status in keystores, derived without contacting any keystore (a read through this API
+    /// must not spend a keystore's "unreachable for N calls"); `None` when the instance or key does not
+    /// exist.
+    pub fn key_statuses(&self, instance_id: &str, key_id: &str) -> Option<Vec<KeyStatus>> {
+        self.existing(instance_id).and_then(|handle| lock(&handle).key_statuses(key_id))
+    }
+
     /// Replaces an instance's whole state (load fixture, reset); its journal stays.
     pub fn replace_instance(&self, instance_id: &str, instance: Instance) {
         let handle = self.handle(instance_id);
@@ -277,6 +290,10 @@ impl Store {
     /// Removes a non-default instance; returns whether it existed.
     pub fn remove_instance(&self, instance_id: &str) -> bool {
         instance_id != DEFAULT_INSTANCE && lock(&self.shared.instances).remove(instance_id).is_some()
+    }
+
+    fn existing(&self, instance_id: &str) -> Option<Arc<Mutex<Instance>>> {
+        lock(&self.shared.instances).get(instance_id).cloned()
     }
 
     fn handles(&self) -> Vec<Arc<Mutex<Instance>>> {

@@ -8,29 +8,36 @@
 use super::keystores::KeystoreInput;
 use super::managed_keys::{KeyAction, ManagedKeyInput, ManagedKeyUpdate};
 use super::operation::Operation;
-use super::query::{KeyListScope, Listing, Params};
+use super::query::{
+    KeyListScope, KeyQuery, KeystoreQuery, Listing, Page, Parsed, ResourceQuery, TemplateQuery, VaultQuery,
+    VersionQuery,
+};
 use super::templates::TemplateInput;
 use super::vaults::VaultInput;
 use super::view::{KeyView, KeystoreView, ListPage, ResourceView, StatusView, TemplateView, VaultView};
 use super::{DeleteKeystoreMode, Error, IfMatch, Instance, ResourceKind, Result};
 use crate::domain::keystores::KeystoreHealth;
 
-/// One UKO operation with its input. Path ids are `id`; list queries carry their parameters.
+/// One UKO operation with its input. Path ids are `id`.
+///
+/// List queries arrive parsed, or as the 400 their parameters earned ([`Parsed`]): the operation raises
+/// that error where it used to read its parameters (after the fault plan; after the path's 404 for key
+/// versions and associated resources, before it for a keystore's key list), so the check order holds.
 #[derive(Clone, Debug)]
 pub enum Command {
-    ListManagedKeys { query: Params },
+    ListManagedKeys { query: Parsed<KeyQuery> },
     CreateManagedKey { input: ManagedKeyInput },
     DeleteManagedKey { id: String, force: bool },
     GetManagedKey { id: String },
     UpdateManagedKey { id: String, input: ManagedKeyUpdate },
-    ListAssociatedResourcesForManagedKey { id: String, query: Params },
-    ListManagedKeyVersions { id: String, query: Params },
+    ListAssociatedResourcesForManagedKey { id: String, query: Parsed<ResourceQuery> },
+    ListManagedKeyVersions { id: String, query: Parsed<VersionQuery> },
     GetKeyDistributionStatusForKeystores { id: String },
     UpdateManagedKeyFromTemplate { id: String, dry_run: bool },
     ChangeKeyState { id: String, action: KeyAction },
     SyncManagedKey { id: String },
     RotateManagedKey { id: String },
-    ListKeyTemplates { query: Params },
+    ListKeyTemplates { query: Parsed<TemplateQuery> },
     CreateKeyTemplate { input: TemplateInput },
     DeleteKeyTemplate { id: String },
     GetKeyTemplate { id: String },
@@ -38,15 +45,15 @@ pub enum Command {
     ArchiveKeyTemplate { id: String },
     UnarchiveKeyTemplate { id: String },
     ExposeKeyTemplate { id: String },
-    ListKeystores { query: Params },
+    ListKeystores { query: Parsed<KeystoreQuery> },
     CreateKeystore { input: KeystoreInput, dry_run: bool },
     DeleteKeystore { id: String, mode: DeleteKeystoreMode },
     GetKeystore { id: String },
     UpdateKeystore { id: String, input: KeystoreInput },
-    ListAssociatedResourcesForTargetKeystore { id: String, query: Params },
+    ListAssociatedResourcesForTargetKeystore { id: String, query: Parsed<ResourceQuery> },
     GetKeystoreStatus { id: String },
-    ListManagedKeysFromKeystore { id: String, query: Params },
-    ListVaults { query: Params },
+    ListManagedKeysFromKeystore { id: String, query: Parsed<KeyQuery> },
+    ListVaults { query: Parsed<VaultQuery> },
     CreateVault { input: VaultInput },
     DeleteVault { id: String },
     GetVault { id: String },
@@ -185,7 +192,7 @@ impl Instance {
     pub fn execute(&mut self, command: Command, if_match: Option<&IfMatch>) -> Result<Answer> {
         match command {
             Command::ListManagedKeys { query } => {
-                let listing = self.list_managed_keys(&query, KeyListScope::All)?;
+                let listing = self.list_managed_keys(&query?, KeyListScope::All)?;
                 Ok(self.key_page(listing))
             }
             Command::CreateManagedKey { input } => {
@@ -208,11 +215,15 @@ impl Instance {
                 self.key_answer(&id, false)
             }
             Command::ListAssociatedResourcesForManagedKey { id, query } => {
-                let (total_count, page, indexes) = self.list_associated_resources(&query, Some(&id), None)?;
+                // The path's key is looked up before the parameters are checked (404 before 400).
+                self.managed_key(&id)?;
+                let (total_count, page, indexes) = self.list_associated_resources(&query?, Some(&id), None)?;
                 Ok(self.resource_page(total_count, page, &indexes))
             }
             Command::ListManagedKeyVersions { id, query } => {
-                let (total_count, page, numbers) = self.list_key_versions(&id, &query)?;
+                // The path's key is looked up before the parameters are checked (404 before 400).
+                self.managed_key(&id)?;
+                let (total_count, page, numbers) = self.list_key_versions(&id, &query?)?;
                 let key = self.managed_key(&id)?;
                 let current = key.version_number();
                 let mut current_statuses = Some(self.peek_status_in_keystores(&id));
@@ -260,7 +271,7 @@ impl Instance {
                 self.key_answer(&id, false)
             }
             Command::ListKeyTemplates { query } => {
-                let listing = self.list_templates(&query)?;
+                let listing = self.list_templates(&query?);
                 let items = listing.ids.iter().filter_map(|id| self.templates.get(id)).map(|t| self.template_view(t));
                 Ok(Answer::shown(Output::Templates(page_of(items.collect(), &listing))))
             }
@@ -290,7 +301,7 @@ impl Instance {
                 self.template_answer(&id, false)
             }
             Command::ListKeystores { query } => {
-                let listing = self.list_keystores(&query)?;
+                let listing = self.list_keystores(&query?);
                 let items = listing
                     .ids
                     .iter()
@@ -317,16 +328,19 @@ impl Instance {
                 self.keystore_answer(&id)
             }
             Command::ListAssociatedResourcesForTargetKeystore { id, query } => {
-                let (total_count, page, indexes) = self.list_associated_resources(&query, None, Some(&id))?;
+                // The path's keystore is looked up before the parameters are checked (404 before 400).
+                self.keystore(&id)?;
+                let (total_count, page, indexes) = self.list_associated_resources(&query?, None, Some(&id))?;
                 Ok(self.resource_page(total_count, page, &indexes))
             }
             Command::GetKeystoreStatus { id } => Ok(Answer::shown(Output::KeystoreStatus(self.keystore_status(&id)?))),
             Command::ListManagedKeysFromKeystore { id, query } => {
-                let listing = self.list_managed_keys(&query, KeyListScope::Keystore(&id))?;
+                // The parameters are checked before the path's keystore is looked up (400 before 404).
+                let listing = self.list_managed_keys(&query?, KeyListScope::Keystore(&id))?;
                 Ok(self.key_page(listing))
             }
             Command::ListVaults { query } => {
-                let listing = self.list_vaults(&query)?;
+                let listing = self.list_vaults(&query?);
                 let items = listing.ids.iter().filter_map(|id| self.vaults.get(id)).map(|v| self.vault_view(v));
                 Ok(Answer::shown(Output::Vaults(page_of(items.collect(), &listing))))
             }
@@ -376,7 +390,7 @@ impl Instance {
         Ok(Answer { output: Output::Vault(Box::new(self.vault_view(vault))), etag: Some(etag), created })
     }
 
-    fn resource_page(&self, total_count: usize, page: super::query::Page, indexes: &[usize]) -> Answer {
+    fn resource_page(&self, total_count: usize, page: Page, indexes: &[usize]) -> Answer {
         let items =
             indexes.iter().filter_map(|i| self.associated_resources.get(*i)).map(|r| self.resource_view(r)).collect();
         Answer::shown(Output::AssociatedResources(ListPage { items, total_count, page }))

@@ -6,7 +6,7 @@
 //!
 //! Operations are grouped by resource: `vaults`, `templates`, `keystores`, `managed_keys`; the
 //! keystore simulation (propagation, `status_in_keystores`, sync) is in `simulation`, list filtering and
-//! paging in `query`.
+//! paging in `query`, status peeks that contact no keystore in `peek`.
 
 pub mod clock;
 pub mod command;
@@ -18,6 +18,7 @@ pub mod managed_keys;
 pub mod model;
 pub mod naming;
 pub mod operation;
+pub mod peek;
 pub mod precondition;
 pub mod query;
 pub mod request_journal;
@@ -29,7 +30,6 @@ pub mod vaults;
 pub mod view;
 
 #[cfg(test)]
-#[allow(unused)] // tests.rs is still a stub (an unused helper and imports); drop this when domain tests land.
 mod tests;
 
 use std::collections::BTreeMap;

@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 
 use super::auth_and_record::RequestRecord;
-use crate::domain::query::Params;
+use super::query::Params;
 use crate::domain::IfMatch;
 use crate::store::InstanceId;
 use crate::web::error::{ApiError, TargetType};

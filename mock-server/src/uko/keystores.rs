@@ -6,9 +6,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::context::Ctx;
+use super::query;
 use super::{check_list_accept, respond};
 use crate::domain::command::Command;
 use crate::domain::keystores::KeystoreInput;
+use crate::domain::query::KeyListScope;
 use crate::domain::DeleteKeystoreMode;
 use crate::web::error::TargetType;
 use crate::web::extract::JsonBody;
@@ -16,7 +18,7 @@ use crate::web::{ApiError, AppState};
 
 pub async fn list_keystores(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Result<Response, ApiError> {
     check_list_accept(&headers, "keystore")?;
-    let query = ctx.params.clone();
+    let query = query::keystore_query(&ctx.params);
     respond(&state, &ctx, Command::ListKeystores { query }, "/keystores").await
 }
 
@@ -79,7 +81,7 @@ pub async fn list_associated_resources_for_target_keystore(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let path = format!("/keystores/{id}/associated_resources");
-    let query = ctx.params.clone();
+    let query = query::resource_query(&ctx.params);
     respond(&state, &ctx, Command::ListAssociatedResourcesForTargetKeystore { id, query }, &path).await
 }
 
@@ -91,6 +93,6 @@ pub async fn list_managed_keys_from_keystore(
 ) -> Result<Response, ApiError> {
     check_list_accept(&headers, "managed-key")?;
     let path = format!("/keystores/{id}/managed_keys");
-    let query = ctx.params.clone();
+    let query = query::key_query(&ctx.params, KeyListScope::Keystore(&id));
     respond(&state, &ctx, Command::ListManagedKeysFromKeystore { id, query }, &path).await
 }

@@ -6,9 +6,11 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::context::Ctx;
+use super::query;
 use super::{check_list_accept, respond};
 use crate::domain::command::Command;
 use crate::domain::managed_keys::{KeyAction, ManagedKeyInput, ManagedKeyUpdate};
+use crate::domain::query::KeyListScope;
 use crate::web::extract::JsonBody;
 use crate::web::{ApiError, AppState};
 
@@ -18,7 +20,7 @@ pub async fn list_managed_keys(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_list_accept(&headers, "managed-key")?;
-    let query = ctx.params.clone();
+    let query = query::key_query(&ctx.params, KeyListScope::All);
     respond(&state, &ctx, Command::ListManagedKeys { query }, "/managed_keys").await
 }
 
@@ -62,7 +64,7 @@ pub async fn list_associated_resources_for_managed_key(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let path = format!("/managed_keys/{id}/associated_resources");
-    let query = ctx.params.clone();
+    let query = query::resource_query(&ctx.params);
     respond(&state, &ctx, Command::ListAssociatedResourcesForManagedKey { id, query }, &path).await
 }
 
@@ -72,7 +74,7 @@ pub async fn list_managed_key_versions(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let path = format!("/managed_keys/{id}/versions");
-    let query = ctx.params.clone();
+    let query = query::version_query(&ctx.params);
     respond(&state, &ctx, Command::ListManagedKeyVersions { id, query }, &path).await
 }
 

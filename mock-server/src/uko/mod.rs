@@ -10,6 +10,7 @@ pub mod auth_and_record;
 pub mod context;
 pub mod keystores;
 pub mod managed_keys;
+pub mod query;
 pub mod templates;
 pub mod vaults;
 pub mod wire;

@@ -5,6 +5,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::context::Ctx;
+use super::query;
 use super::{check_list_accept, respond};
 use crate::domain::command::Command;
 use crate::domain::templates::TemplateInput;
@@ -17,7 +18,7 @@ pub async fn list_key_templates(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_list_accept(&headers, "key-template")?;
-    let query = ctx.params.clone();
+    let query = query::template_query(&ctx.params);
     respond(&state, &ctx, Command::ListKeyTemplates { query }, "/templates").await
 }
 

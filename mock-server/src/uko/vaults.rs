@@ -5,6 +5,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::context::Ctx;
+use super::query;
 use super::{check_list_accept, respond};
 use crate::domain::command::Command;
 use crate::domain::vaults::VaultInput;
@@ -13,7 +14,7 @@ use crate::web::{ApiError, AppState};
 
 pub async fn list_vaults(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Result<Response, ApiError> {
     check_list_accept(&headers, "vault")?;
-    let query = ctx.params.clone();
+    let query = query::vault_query(&ctx.params);
     respond(&state, &ctx, Command::ListVaults { query }, "/vaults").await
 }
 

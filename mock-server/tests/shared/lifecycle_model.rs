@@ -1,7 +1,8 @@
 //! The managed-key lifecycle of uko-semantics.md §2.2 (with the mock's defaults and the switchable rules
 //! of `Settings`) as a small reference model, shared by the domain's state-machine test
-//! (`src/domain/tests.rs`) and the HTTP model test (`tests/api/model.rs`): one table of transitions for
-//! both layers to agree with. (A subdirectory of `tests/`, so cargo does not build it as a test of its own.)
+//! (`src/domain/tests/state_machine.rs`) and the HTTP model test (`tests/api/model.rs`): one table of
+//! transitions for both layers to agree with. (A subdirectory of `tests/`, so cargo does not build it as a
+//! test of its own.)
 
 use proptest::prelude::*;
 
