@@ -47,12 +47,8 @@ pub fn app(state: AppState) -> impl AppService {
 /// Builds the whole HTTP service for a state: the routes (UKO surface, IAM endpoint, control plane, web
 /// console) behind the gateway (instance prefix, correlation id, limits, error bodies, logging).
 pub fn app_with_limits(state: AppState, limits: Limits) -> impl AppService {
-    let api = crate::uko::api_router().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        crate::uko::auth_and_record::authorize_and_record,
-    ));
     let routes = Router::new()
-        .nest("/api/v4", api)
+        .nest("/api/v4", crate::uko::surface(&state))
         .route("/identity/token", post(auth::iam_token))
         .nest("/__mock/v1", crate::control::control_router(&state))
         .merge(crate::console::console_router())

@@ -60,7 +60,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Routes of the console (at the root of the server, beside `/api/v4` and `/__mock/v1`).
-pub fn console_router() -> Router<AppState> {
+pub(crate) fn console_router() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/ui", get(to_ui_folder))

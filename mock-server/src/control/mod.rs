@@ -49,7 +49,7 @@ use crate::web::{ApiError, AppState};
 
 /// Routes of the control plane (without the `/__mock/v1` prefix). Every route but `/health` and `/openapi.json` goes through
 /// the admin check of `state.admin`.
-pub fn control_router(state: &AppState) -> Router<AppState> {
+pub(crate) fn control_router(state: &AppState) -> Router<AppState> {
     let scoped = instance_routes();
     let guarded = Router::new()
         .route("/instances", get(instances::list_instances))
@@ -88,7 +88,7 @@ fn instance_routes() -> Router<AppState> {
 
 /// The instance a control request addresses: `{instance_id}` in the path, else the `/instances/{id}` prefix
 /// the URL came with, else `default`.
-pub struct Scope(pub String);
+pub(crate) struct Scope(pub String);
 
 impl FromRequestParts<AppState> for Scope {
     type Rejection = ApiError;

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::SnapshotError;
 
 /// Page size asked for first: UKO's documented maximum.
-pub const PAGE_LIMIT: usize = 1000;
+pub(super) const PAGE_LIMIT: usize = 1000;
 
 /// Page size used when a service refuses [`PAGE_LIMIT`] with a 400 (a smaller maximum).
 const FALLBACK_PAGE_LIMIT: usize = 100;
@@ -34,7 +34,7 @@ pub enum Credentials {
 /// A client for one service root (`https://eu-de.uko.cloud.ibm.com`, without `/api/v4`). Cloning is
 /// cheap (one connection pool), for reads in parallel.
 #[derive(Clone)]
-pub struct Client {
+pub(super) struct Client {
     http: reqwest::Client,
     /// The service root.
     pub root: String,
@@ -55,7 +55,7 @@ pub fn service_root(from: &str) -> String {
 
 impl Client {
     /// Builds the client and, for an API key, fetches the token.
-    pub async fn connect(from: &str, credentials: &Credentials) -> Result<Client, SnapshotError> {
+    pub(super) async fn connect(from: &str, credentials: &Credentials) -> Result<Client, SnapshotError> {
         let root = service_root(from);
         if !(root.starts_with("http://") || root.starts_with("https://")) {
             return Err(SnapshotError::new(format!(
@@ -82,7 +82,7 @@ impl Client {
     /// GET an absolute URL and parse the JSON body; 429 and 502–504 are retried with a short backoff.
     /// `vault` is sent as `UKO-Vault`, which services up to 4.9 require on per-resource reads (newer ones
     /// ignore it).
-    pub async fn get(&self, url: &str, vault: Option<&str>) -> Result<Value, SnapshotError> {
+    pub(super) async fn get(&self, url: &str, vault: Option<&str>) -> Result<Value, SnapshotError> {
         let mut attempt = 0;
         loop {
             let mut request = self.http.get(url).header("Accept", "application/json");
@@ -117,7 +117,7 @@ impl Client {
 
     /// Every item of a list endpoint (`path` under `/api/v4`, e.g. `/managed_keys`), page by page.
     /// `progress` gets (items so far, total_count) after each page.
-    pub async fn get_all(
+    pub(super) async fn get_all(
         &self,
         path: &str,
         items_name: &str,
@@ -182,7 +182,7 @@ impl Client {
 
 impl Client {
     /// The first request's 404, explained: the URL is not a UKO v4 service root.
-    pub fn wrong_service_url(&self, error: SnapshotError) -> SnapshotError {
+    pub(super) fn wrong_service_url(&self, error: SnapshotError) -> SnapshotError {
         if error.status != Some(StatusCode::NOT_FOUND) {
             return error;
         }

@@ -64,7 +64,7 @@ const SECRET_FIELDS: [&str; 5] = [
 
 /// Everything a walk read, as the service answered it.
 #[derive(Debug, Default)]
-pub struct Observed {
+pub(super) struct Observed {
     pub vaults: Vec<Value>,
     pub templates: Vec<Value>,
     pub keystores: Vec<Value>,
@@ -190,7 +190,7 @@ fn infer_copy(entry: &Value, key_state: &str, newest: &mut Newest) -> Option<Cop
 }
 
 /// Builds the fixture; `description` is its first sentence.
-pub fn build(observed: &Observed, description: String) -> Result<(Fixture, Notes), SnapshotError> {
+pub(super) fn build(observed: &Observed, description: String) -> Result<(Fixture, Notes), SnapshotError> {
     let mut newest = Newest::default();
     let mut notes = Notes::default();
 

@@ -8,8 +8,8 @@
 //! walk never leaves half a file. This module knows UKO only through HTTP: it uses no part of the mock's
 //! server, only the fixture format and the domain's public types.
 
-pub mod client;
-pub mod convert;
+mod client;
+mod convert;
 
 use std::fmt;
 use std::io::Write;

@@ -42,7 +42,7 @@ impl RequestRecord {
 }
 
 /// Checks the bearer token, runs the request, and journals it if no operation did.
-pub async fn authorize_and_record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub(super) async fn authorize_and_record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let scope = request.extensions().get::<InstanceScope>().map(|s| s.0.clone());
     let method = request.method().clone();
     // Inside the router nested at /api/v4 the URI has lost that prefix; the original one (after the
@@ -99,7 +99,7 @@ pub async fn authorize_and_record(State(state): State<AppState>, mut request: Re
 }
 
 /// The instant the process started serving, for `received_ms`.
-pub fn server_started() -> std::time::Instant {
+pub(super) fn server_started() -> std::time::Instant {
     static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     *STARTED.get_or_init(std::time::Instant::now)
 }

@@ -16,13 +16,17 @@ use crate::web::error::TargetType;
 use crate::web::extract::JsonBody;
 use crate::web::{ApiError, AppState};
 
-pub async fn list_keystores(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn list_keystores(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     check_list_accept(&headers, "keystore")?;
     let query = query::keystore_query(&ctx.params);
     respond(&state, &ctx, Command::ListKeystores { query }, "/keystores").await
 }
 
-pub async fn create_keystore(
+pub(super) async fn create_keystore(
     State(state): State<AppState>,
     ctx: Ctx,
     JsonBody(input): JsonBody<KeystoreInput>,
@@ -31,7 +35,7 @@ pub async fn create_keystore(
     respond(&state, &ctx, Command::CreateKeystore { input, dry_run }, "").await
 }
 
-pub async fn get_keystore(
+pub(super) async fn get_keystore(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -39,7 +43,7 @@ pub async fn get_keystore(
     respond(&state, &ctx, Command::GetKeystore { id }, "").await
 }
 
-pub async fn update_keystore(
+pub(super) async fn update_keystore(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -48,7 +52,7 @@ pub async fn update_keystore(
     respond(&state, &ctx, Command::UpdateKeystore { id, input }, "").await
 }
 
-pub async fn delete_keystore(
+pub(super) async fn delete_keystore(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -67,7 +71,7 @@ pub async fn delete_keystore(
     respond(&state, &ctx, Command::DeleteKeystore { id, mode }, "").await
 }
 
-pub async fn get_keystore_status(
+pub(super) async fn get_keystore_status(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -75,7 +79,7 @@ pub async fn get_keystore_status(
     respond(&state, &ctx, Command::GetKeystoreStatus { id }, "").await
 }
 
-pub async fn list_associated_resources_for_target_keystore(
+pub(super) async fn list_associated_resources_for_target_keystore(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -85,7 +89,7 @@ pub async fn list_associated_resources_for_target_keystore(
     respond(&state, &ctx, Command::ListAssociatedResourcesForTargetKeystore { id, query }, &path).await
 }
 
-pub async fn list_managed_keys_from_keystore(
+pub(super) async fn list_managed_keys_from_keystore(
     State(state): State<AppState>,
     ctx: Ctx,
     headers: HeaderMap,

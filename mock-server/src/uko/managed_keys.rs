@@ -14,7 +14,7 @@ use crate::domain::query::KeyListScope;
 use crate::web::extract::JsonBody;
 use crate::web::{ApiError, AppState};
 
-pub async fn list_managed_keys(
+pub(super) async fn list_managed_keys(
     State(state): State<AppState>,
     ctx: Ctx,
     headers: HeaderMap,
@@ -24,7 +24,7 @@ pub async fn list_managed_keys(
     respond(&state, &ctx, Command::ListManagedKeys { query }, "/managed_keys").await
 }
 
-pub async fn create_managed_key(
+pub(super) async fn create_managed_key(
     State(state): State<AppState>,
     ctx: Ctx,
     JsonBody(input): JsonBody<ManagedKeyInput>,
@@ -32,7 +32,7 @@ pub async fn create_managed_key(
     respond(&state, &ctx, Command::CreateManagedKey { input }, "").await
 }
 
-pub async fn get_managed_key(
+pub(super) async fn get_managed_key(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -40,7 +40,7 @@ pub async fn get_managed_key(
     respond(&state, &ctx, Command::GetManagedKey { id }, "").await
 }
 
-pub async fn update_managed_key(
+pub(super) async fn update_managed_key(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -49,7 +49,7 @@ pub async fn update_managed_key(
     respond(&state, &ctx, Command::UpdateManagedKey { id, input }, "").await
 }
 
-pub async fn delete_managed_key(
+pub(super) async fn delete_managed_key(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -58,7 +58,7 @@ pub async fn delete_managed_key(
     respond(&state, &ctx, Command::DeleteManagedKey { id, force }, "").await
 }
 
-pub async fn list_associated_resources_for_managed_key(
+pub(super) async fn list_associated_resources_for_managed_key(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -68,7 +68,7 @@ pub async fn list_associated_resources_for_managed_key(
     respond(&state, &ctx, Command::ListAssociatedResourcesForManagedKey { id, query }, &path).await
 }
 
-pub async fn list_managed_key_versions(
+pub(super) async fn list_managed_key_versions(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -78,7 +78,7 @@ pub async fn list_managed_key_versions(
     respond(&state, &ctx, Command::ListManagedKeyVersions { id, query }, &path).await
 }
 
-pub async fn get_key_distribution_status_for_keystores(
+pub(super) async fn get_key_distribution_status_for_keystores(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -86,7 +86,7 @@ pub async fn get_key_distribution_status_for_keystores(
     respond(&state, &ctx, Command::GetKeyDistributionStatusForKeystores { id }, "").await
 }
 
-pub async fn update_managed_key_from_template(
+pub(super) async fn update_managed_key_from_template(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -95,7 +95,7 @@ pub async fn update_managed_key_from_template(
     respond(&state, &ctx, Command::UpdateManagedKeyFromTemplate { id, dry_run }, "").await
 }
 
-pub async fn activate_managed_key(
+pub(super) async fn activate_managed_key(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -103,7 +103,7 @@ pub async fn activate_managed_key(
     respond(&state, &ctx, Command::ChangeKeyState { id, action: KeyAction::Activate }, "").await
 }
 
-pub async fn deactivate_managed_key(
+pub(super) async fn deactivate_managed_key(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -111,7 +111,7 @@ pub async fn deactivate_managed_key(
     respond(&state, &ctx, Command::ChangeKeyState { id, action: KeyAction::Deactivate }, "").await
 }
 
-pub async fn destroy_managed_key(
+pub(super) async fn destroy_managed_key(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -119,7 +119,7 @@ pub async fn destroy_managed_key(
     respond(&state, &ctx, Command::ChangeKeyState { id, action: KeyAction::Destroy }, "").await
 }
 
-pub async fn sync_managed_key(
+pub(super) async fn sync_managed_key(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -127,7 +127,7 @@ pub async fn sync_managed_key(
     respond(&state, &ctx, Command::SyncManagedKey { id }, "").await
 }
 
-pub async fn rotate_managed_key(
+pub(super) async fn rotate_managed_key(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,

@@ -6,14 +6,14 @@
 //! `Gateway`, which maps `/instances/{id}/api/v4/...` onto the same routes for an isolated instance.
 //! Built on `crate::web`; never imports `crate::control`.
 
-pub mod auth_and_record;
-pub mod context;
-pub mod keystores;
-pub mod managed_keys;
+mod auth_and_record;
+mod context;
+mod keystores;
+mod managed_keys;
 pub mod query;
-pub mod templates;
-pub mod vaults;
-pub mod wire;
+mod templates;
+mod vaults;
+mod wire;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -79,6 +79,12 @@ pub fn api_router() -> Router<AppState> {
         by_path.insert(path, method_router);
     }
     by_path.into_iter().fold(Router::new(), |router, (path, method_router)| router.route(path, method_router))
+}
+
+/// The UKO surface as the app nests it under `/api/v4`: every route behind the one route layer (bearer
+/// token, journal record).
+pub(crate) fn surface(state: &AppState) -> Router<AppState> {
+    api_router().route_layer(axum::middleware::from_fn_with_state(state.clone(), auth_and_record::authorize_and_record))
 }
 
 /// The handler of an operation, under the method of its route.

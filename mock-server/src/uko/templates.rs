@@ -12,7 +12,7 @@ use crate::domain::templates::TemplateInput;
 use crate::web::extract::JsonBody;
 use crate::web::{ApiError, AppState};
 
-pub async fn list_key_templates(
+pub(super) async fn list_key_templates(
     State(state): State<AppState>,
     ctx: Ctx,
     headers: HeaderMap,
@@ -22,7 +22,7 @@ pub async fn list_key_templates(
     respond(&state, &ctx, Command::ListKeyTemplates { query }, "/templates").await
 }
 
-pub async fn create_key_template(
+pub(super) async fn create_key_template(
     State(state): State<AppState>,
     ctx: Ctx,
     JsonBody(input): JsonBody<TemplateInput>,
@@ -30,7 +30,7 @@ pub async fn create_key_template(
     respond(&state, &ctx, Command::CreateKeyTemplate { input }, "").await
 }
 
-pub async fn get_key_template(
+pub(super) async fn get_key_template(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -38,7 +38,7 @@ pub async fn get_key_template(
     respond(&state, &ctx, Command::GetKeyTemplate { id }, "").await
 }
 
-pub async fn update_key_template(
+pub(super) async fn update_key_template(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -47,7 +47,7 @@ pub async fn update_key_template(
     respond(&state, &ctx, Command::UpdateKeyTemplate { id, input }, "").await
 }
 
-pub async fn delete_key_template(
+pub(super) async fn delete_key_template(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -55,7 +55,7 @@ pub async fn delete_key_template(
     respond(&state, &ctx, Command::DeleteKeyTemplate { id }, "").await
 }
 
-pub async fn archive_key_template(
+pub(super) async fn archive_key_template(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -63,7 +63,7 @@ pub async fn archive_key_template(
     respond(&state, &ctx, Command::ArchiveKeyTemplate { id }, "").await
 }
 
-pub async fn unarchive_key_template(
+pub(super) async fn unarchive_key_template(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -71,7 +71,7 @@ pub async fn unarchive_key_template(
     respond(&state, &ctx, Command::UnarchiveKeyTemplate { id }, "").await
 }
 
-pub async fn expose_key_template(
+pub(super) async fn expose_key_template(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,

@@ -12,13 +12,17 @@ use crate::domain::vaults::VaultInput;
 use crate::web::extract::JsonBody;
 use crate::web::{ApiError, AppState};
 
-pub async fn list_vaults(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn list_vaults(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     check_list_accept(&headers, "vault")?;
     let query = query::vault_query(&ctx.params);
     respond(&state, &ctx, Command::ListVaults { query }, "/vaults").await
 }
 
-pub async fn create_vault(
+pub(super) async fn create_vault(
     State(state): State<AppState>,
     ctx: Ctx,
     JsonBody(input): JsonBody<VaultInput>,
@@ -26,11 +30,15 @@ pub async fn create_vault(
     respond(&state, &ctx, Command::CreateVault { input }, "").await
 }
 
-pub async fn get_vault(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn get_vault(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     respond(&state, &ctx, Command::GetVault { id }, "").await
 }
 
-pub async fn update_vault(
+pub(super) async fn update_vault(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -39,7 +47,7 @@ pub async fn update_vault(
     respond(&state, &ctx, Command::UpdateVault { id, input }, "").await
 }
 
-pub async fn delete_vault(
+pub(super) async fn delete_vault(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,

@@ -12,12 +12,12 @@ use crate::domain::{self, KeystoreType, Timestamp};
 
 /// `{ "href": … }`.
 #[derive(Serialize)]
-pub struct Href {
+pub(super) struct Href {
     pub href: String,
 }
 
 /// A list envelope (all five list models share it); the items go under `items_name`.
-pub struct ListEnvelope<T> {
+pub(super) struct ListEnvelope<T> {
     pub items_name: &'static str,
     pub items: Vec<T>,
     pub total_count: usize,
@@ -50,14 +50,14 @@ impl<T: Serialize> Serialize for ListEnvelope<T> {
 }
 
 #[derive(Serialize)]
-pub struct VaultReference<'a> {
+pub(super) struct VaultReference<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub href: Link<'a>,
 }
 
 #[derive(Serialize)]
-pub struct VaultBody<'a> {
+pub(super) struct VaultBody<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub description: &'a str,
@@ -74,7 +74,7 @@ pub struct VaultBody<'a> {
 }
 
 #[derive(Serialize)]
-pub struct TemplateReference<'a> {
+pub(super) struct TemplateReference<'a> {
     pub id: &'a str,
     pub name: &'a str,
     #[serde(rename = "type")]
@@ -84,7 +84,7 @@ pub struct TemplateReference<'a> {
 }
 
 #[derive(Serialize)]
-pub struct TemplateBody<'a> {
+pub(super) struct TemplateBody<'a> {
     pub vault: VaultReference<'a>,
     pub id: &'a str,
     pub version: u32,
@@ -107,7 +107,7 @@ pub struct TemplateBody<'a> {
 }
 
 #[derive(Serialize)]
-pub struct KeyPropertiesBody<'a> {
+pub(super) struct KeyPropertiesBody<'a> {
     pub size: &'a str,
     pub algorithm: &'static str,
     pub activation_date: &'a str,
@@ -118,7 +118,7 @@ pub struct KeyPropertiesBody<'a> {
 }
 
 #[derive(Serialize)]
-pub struct TemplateKeystoreBody<'a> {
+pub(super) struct TemplateKeystoreBody<'a> {
     pub group: &'a str,
     #[serde(rename = "type")]
     pub keystore_type: &'static str,
@@ -130,7 +130,7 @@ pub struct TemplateKeystoreBody<'a> {
 
 /// The type-specific key properties a template's keystore entry carries, copied into each key instance.
 #[derive(Serialize)]
-pub struct KeystorePropertiesBody<'a> {
+pub(super) struct KeystorePropertiesBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub google_key_protection_level: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,7 +165,7 @@ impl<'a> KeystorePropertiesBody<'a> {
 }
 
 #[derive(Serialize)]
-pub struct KeystoreStatusBody {
+pub(super) struct KeystoreStatusBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_heartbeat: Option<Rfc3339Millis>,
     pub health_status: &'static str,
@@ -174,7 +174,7 @@ pub struct KeystoreStatusBody {
 
 /// The flat union keystore model; only the fields of the keystore's own type are emitted.
 #[derive(Serialize)]
-pub struct KeystoreBody<'a> {
+pub(super) struct KeystoreBody<'a> {
     pub vault: VaultReference<'a>,
     pub id: &'a str,
     pub name: &'a str,
@@ -196,7 +196,7 @@ pub struct KeystoreBody<'a> {
 
 /// Type-specific keystore fields with secrets masked.
 #[derive(Serialize, Default)]
-pub struct ConnectionBody<'a> {
+pub(super) struct ConnectionBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aws_region: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,7 +256,7 @@ pub struct ConnectionBody<'a> {
 }
 
 #[derive(Serialize)]
-pub struct TargetKeystoreReference<'a> {
+pub(super) struct TargetKeystoreReference<'a> {
     pub id: &'a str,
     pub name: &'a str,
     #[serde(rename = "type")]
@@ -265,26 +265,26 @@ pub struct TargetKeystoreReference<'a> {
 }
 
 #[derive(Serialize)]
-pub struct TagBody<'a> {
+pub(super) struct TagBody<'a> {
     pub name: &'a str,
     pub value: &'a str,
 }
 
 #[derive(Serialize)]
-pub struct VerificationPattern {
+pub(super) struct VerificationPattern {
     pub method: &'static str,
     pub value: String,
 }
 
 #[derive(Serialize)]
-pub struct InstanceInKeystore<'a> {
+pub(super) struct InstanceInKeystore<'a> {
     pub group: &'a str,
     #[serde(rename = "type")]
     pub keystore_type: &'static str,
 }
 
 #[derive(Serialize)]
-pub struct KeyInstanceBody<'a> {
+pub(super) struct KeyInstanceBody<'a> {
     pub id: &'a str,
     pub label_in_keystore: &'a str,
     #[serde(rename = "type")]
@@ -295,26 +295,26 @@ pub struct KeyInstanceBody<'a> {
 }
 
 #[derive(Serialize)]
-pub struct InstanceReference<'a> {
+pub(super) struct InstanceReference<'a> {
     pub id: &'a str,
 }
 
 #[derive(Serialize)]
-pub struct EmbeddedApiError {
+pub(super) struct EmbeddedApiError {
     pub status_code: u16,
     pub trace: String,
     pub errors: [EmbeddedErrorModel; 1],
 }
 
 #[derive(Serialize)]
-pub struct EmbeddedErrorModel {
+pub(super) struct EmbeddedErrorModel {
     pub code: &'static str,
     pub message: String,
     pub more_info: &'static str,
 }
 
 #[derive(Serialize)]
-pub struct StatusInKeystoreBody<'a> {
+pub(super) struct StatusInKeystoreBody<'a> {
     pub keystore: StatusKeystoreReference<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<InstanceReference<'a>>,
@@ -332,7 +332,7 @@ pub struct StatusInKeystoreBody<'a> {
 }
 
 #[derive(Serialize)]
-pub struct StatusKeystoreReference<'a> {
+pub(super) struct StatusKeystoreReference<'a> {
     pub id: &'a str,
     pub name: &'a str,
     #[serde(rename = "type")]
@@ -342,12 +342,12 @@ pub struct StatusKeystoreReference<'a> {
 
 /// `{ "status_in_keystores": [...] }`.
 #[derive(Serialize)]
-pub struct StatusInKeystoresBody<'a> {
+pub(super) struct StatusInKeystoresBody<'a> {
     pub status_in_keystores: Vec<StatusInKeystoreBody<'a>>,
 }
 
 #[derive(Serialize)]
-pub struct ManagedKeyBody<'a> {
+pub(super) struct ManagedKeyBody<'a> {
     pub id: &'a str,
     pub vault: VaultReference<'a>,
     pub template: TemplateReference<'a>,
@@ -381,7 +381,7 @@ pub struct ManagedKeyBody<'a> {
 }
 
 #[derive(Serialize)]
-pub struct AssociatedResourceBody<'a> {
+pub(super) struct AssociatedResourceBody<'a> {
     pub id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vault: Option<VaultReference<'a>>,
@@ -397,14 +397,14 @@ pub struct AssociatedResourceBody<'a> {
 }
 
 #[derive(Serialize)]
-pub struct ManagedKeyReference<'a> {
+pub(super) struct ManagedKeyReference<'a> {
     pub id: &'a str,
     pub label: &'a str,
     pub href: Link<'a>,
 }
 
 #[derive(Serialize)]
-pub struct RegistrationBody<'a> {
+pub(super) struct RegistrationBody<'a> {
     pub prevents_key_deletion: bool,
     pub service_name: &'a str,
     pub service_instance_name: &'a str,
@@ -414,21 +414,21 @@ pub struct RegistrationBody<'a> {
 
 /// Builds absolute hrefs under one API root.
 #[derive(Clone, Debug)]
-pub struct Links<'a> {
+pub(super) struct Links<'a> {
     pub api_base: &'a str,
 }
 
 impl<'a> Links<'a> {
-    pub fn vault(&self, id: &'a str) -> Link<'a> {
+    pub(super) fn vault(&self, id: &'a str) -> Link<'a> {
         Link { api_base: self.api_base, collection: "vaults", id }
     }
-    pub fn template(&self, id: &'a str) -> Link<'a> {
+    pub(super) fn template(&self, id: &'a str) -> Link<'a> {
         Link { api_base: self.api_base, collection: "templates", id }
     }
-    pub fn keystore(&self, id: &'a str) -> Link<'a> {
+    pub(super) fn keystore(&self, id: &'a str) -> Link<'a> {
         Link { api_base: self.api_base, collection: "keystores", id }
     }
-    pub fn managed_key(&self, id: &'a str) -> Link<'a> {
+    pub(super) fn managed_key(&self, id: &'a str) -> Link<'a> {
         Link { api_base: self.api_base, collection: "managed_keys", id }
     }
 }
@@ -436,7 +436,7 @@ impl<'a> Links<'a> {
 /// An `href` (`{api_base}/{collection}/{id}`), written straight into the body that shows it: a body
 /// carries up to a dozen, and a `String` each was a good part of rendering one.
 #[derive(Clone, Copy, Debug)]
-pub struct Link<'a> {
+pub(super) struct Link<'a> {
     api_base: &'a str,
     collection: &'static str,
     id: &'a str,
@@ -476,7 +476,7 @@ fn keystore_reference<'a>(keystore: &'a KeystoreName, links: &Links<'a>) -> Targ
 }
 
 /// Renders a vault with its counters.
-pub fn vault<'a>(view: &'a VaultView, links: &Links<'a>) -> VaultBody<'a> {
+pub(super) fn vault<'a>(view: &'a VaultView, links: &Links<'a>) -> VaultBody<'a> {
     let vault = &view.vault;
     VaultBody {
         id: &vault.id,
@@ -504,7 +504,7 @@ fn template_keystore(entry: &domain::TemplateKeystore) -> TemplateKeystoreBody<'
 }
 
 /// Renders a key template.
-pub fn template<'a>(view: &'a TemplateView, links: &Links<'a>) -> TemplateBody<'a> {
+pub(super) fn template<'a>(view: &'a TemplateView, links: &Links<'a>) -> TemplateBody<'a> {
     let template = &view.template;
     TemplateBody {
         vault: vault_reference(&template.vault_id, &view.vault_name, links),
@@ -535,7 +535,7 @@ pub fn template<'a>(view: &'a TemplateView, links: &Links<'a>) -> TemplateBody<'
 }
 
 /// Renders a keystore with its embedded health.
-pub fn keystore<'a>(view: &'a KeystoreView, links: &Links<'a>) -> KeystoreBody<'a> {
+pub(super) fn keystore<'a>(view: &'a KeystoreView, links: &Links<'a>) -> KeystoreBody<'a> {
     let keystore = &view.keystore;
     let c = &keystore.connection;
     let connection = match keystore.keystore_type {
@@ -603,7 +603,7 @@ pub fn keystore<'a>(view: &'a KeystoreView, links: &Links<'a>) -> KeystoreBody<'
 }
 
 /// Renders a keystore health (GetKeystoreStatus and the embedded `status`).
-pub fn keystore_status(health: &KeystoreHealth) -> KeystoreStatusBody {
+pub(super) fn keystore_status(health: &KeystoreHealth) -> KeystoreStatusBody {
     KeystoreStatusBody {
         last_heartbeat: health.last_heartbeat.map(time),
         health_status: health.health_status.as_str(),
@@ -612,7 +612,11 @@ pub fn keystore_status(health: &KeystoreHealth) -> KeystoreStatusBody {
 }
 
 /// Renders `status_in_keystores` entries; `trace` fills the embedded errors.
-pub fn status_entries<'a>(statuses: &'a [StatusView], links: &Links<'a>, trace: &str) -> Vec<StatusInKeystoreBody<'a>> {
+pub(super) fn status_entries<'a>(
+    statuses: &'a [StatusView],
+    links: &Links<'a>,
+    trace: &str,
+) -> Vec<StatusInKeystoreBody<'a>> {
     statuses
         .iter()
         .map(|StatusView { entry, keystore }| StatusInKeystoreBody {
@@ -643,7 +647,7 @@ pub fn status_entries<'a>(statuses: &'a [StatusView], links: &Links<'a>, trace: 
 }
 
 /// Renders a managed key, or one version of it for an entry of the versions list.
-pub fn managed_key<'a>(view: &'a KeyView, links: &Links<'a>, trace: &str) -> ManagedKeyBody<'a> {
+pub(super) fn managed_key<'a>(view: &'a KeyView, links: &Links<'a>, trace: &str) -> ManagedKeyBody<'a> {
     let key = &*view.key;
     let current = key.current_version();
     let version = view.version.and_then(|n| key.versions.iter().find(|v| v.version == n));
@@ -720,7 +724,7 @@ fn verification_pattern(algorithm: domain::Algorithm, material: &str) -> Verific
 }
 
 /// Renders one associated resource.
-pub fn associated_resource<'a>(view: &'a ResourceView, links: &Links<'a>) -> AssociatedResourceBody<'a> {
+pub(super) fn associated_resource<'a>(view: &'a ResourceView, links: &Links<'a>) -> AssociatedResourceBody<'a> {
     let resource = &view.resource;
     AssociatedResourceBody {
         id: &resource.id,

@@ -25,20 +25,20 @@ use crate::server::Limits;
 use crate::store::InstanceId;
 
 /// The header UKO uses for correlation ids.
-pub const CORRELATION_HEADER: &str = "x-correlation-id";
+pub(crate) const CORRELATION_HEADER: &str = "x-correlation-id";
 
 static REQUEST_SERIAL: AtomicU64 = AtomicU64::new(0);
 
 /// The service in front of the router, cloned per connection (cloning clones the router's `Arc`).
 #[derive(Clone)]
-pub struct Gateway<S> {
+pub(crate) struct Gateway<S> {
     inner: S,
     limits: Limits,
 }
 
 impl<S> Gateway<S> {
     /// Puts the gateway in front of `inner` (the router).
-    pub fn new(inner: S, limits: Limits) -> Self {
+    pub(crate) fn new(inner: S, limits: Limits) -> Self {
         Gateway { inner, limits }
     }
 }
@@ -183,7 +183,7 @@ async fn limit_request(limits: Limits, request: Request) -> Result<Request, Resp
 }
 
 /// Most bytes of an oversized body read and discarded before its 413 is sent.
-pub const DRAIN_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const DRAIN_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 
 enum BodyRead {
     Complete(bytes::Bytes),

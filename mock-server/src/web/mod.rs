@@ -10,7 +10,7 @@ pub mod access;
 pub mod auth;
 pub mod error;
 pub mod extract;
-pub mod gateway;
+pub(crate) mod gateway;
 
 pub use error::ApiError;
 

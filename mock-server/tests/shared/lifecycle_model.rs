@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 /// Which `If-Match` a step sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IfMatch {
+pub(crate) enum IfMatch {
     Current,
     Stale,
     Missing,
@@ -17,7 +17,7 @@ pub enum IfMatch {
 
 /// A managed-key operation that takes `If-Match`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Activate,
     Deactivate,
     Destroy,
@@ -29,7 +29,7 @@ pub enum Op {
 
 /// The outcome kinds the model predicts; anything else is a failure of the test.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ok,
     PreconditionRequired,
     PreconditionFailed,
@@ -40,7 +40,7 @@ pub enum Outcome {
 
 /// §2 as a plain enum; `None` in [`ModelKey::state`] means deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lifecycle {
+pub(crate) enum Lifecycle {
     PreActive,
     Active,
     Deactivated,
@@ -48,7 +48,7 @@ pub enum Lifecycle {
 }
 
 #[derive(Clone, Debug)]
-pub struct ModelKey {
+pub(crate) struct ModelKey {
     pub state: Option<Lifecycle>,
     /// How many times the ETag changed since creation.
     pub etag_changes: usize,
@@ -57,20 +57,20 @@ pub struct ModelKey {
 }
 
 #[derive(Clone, Copy, Debug)]
-pub struct ModelRules {
+pub(crate) struct ModelRules {
     pub destroy_requires_deactivated: bool,
     pub sync_bumps_etag: bool,
 }
 
 impl ModelKey {
-    pub fn new(active: bool) -> Self {
+    pub(crate) fn new(active: bool) -> Self {
         let state = if active { Lifecycle::Active } else { Lifecycle::PreActive };
         ModelKey { state: Some(state), etag_changes: 0, versions: 1 }
     }
 
     /// §2.2 with the mock's defaults. `pending` says whether a copy is still pending destruction (guard
     /// 2.4c), the one fact the model takes from the simulation.
-    pub fn apply(&mut self, op: Op, if_match: IfMatch, rules: ModelRules, pending: bool) -> Outcome {
+    pub(crate) fn apply(&mut self, op: Op, if_match: IfMatch, rules: ModelRules, pending: bool) -> Outcome {
         use Lifecycle::*;
         let Some(state) = self.state else {
             return Outcome::NotFound;
@@ -105,7 +105,7 @@ impl ModelKey {
 }
 
 /// Every operation, uniformly; `force` decides the deletes' `force` flag.
-pub fn arb_op(force: impl Strategy<Value = bool> + 'static) -> impl Strategy<Value = Op> {
+pub(crate) fn arb_op(force: impl Strategy<Value = bool> + 'static) -> impl Strategy<Value = Op> {
     prop_oneof![
         Just(Op::Activate),
         Just(Op::Deactivate),
