@@ -36,7 +36,7 @@ pub const DEFAULT_INSTANCE: &str = "default";
 /// The id of an instance: 1 to 64 characters from `A-Z a-z 0-9 - _ .`, not starting with a dot, so that it
 /// is safe in a URL path and in a file name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct InstanceId(String);
+pub struct InstanceId(Arc<str>);
 
 impl InstanceId {
     /// The id, if the text is a valid one.
@@ -44,12 +44,14 @@ impl InstanceId {
         let valid = (1..=64).contains(&text.len())
             && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             && !text.starts_with('.');
-        valid.then(|| InstanceId(text.to_owned()))
+        valid.then(|| InstanceId(Arc::from(text)))
     }
 
     /// The instance served under the plain `/api/v4` prefix.
     pub fn default_instance() -> InstanceId {
-        InstanceId(DEFAULT_INSTANCE.to_owned())
+        // Shared, so the plain `/api/v4` surface does not allocate its instance id per request.
+        static DEFAULT: OnceLock<InstanceId> = OnceLock::new();
+        DEFAULT.get_or_init(|| InstanceId(Arc::from(DEFAULT_INSTANCE))).clone()
     }
 
     /// The id as text.

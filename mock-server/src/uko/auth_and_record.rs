@@ -21,23 +21,37 @@ use crate::web::extract::InstanceScope;
 use crate::web::AppState;
 
 /// The journal record of one UKO request, until the operation takes it (or the layer records a request
-/// that never reached one). Cloning shares the slot.
+/// that never reached one). Cloning shares it (the layer, the request's extensions and `Ctx` hold it).
 #[derive(Clone, Debug)]
-pub struct RequestRecord {
-    pub instance_id: InstanceId,
-    /// Whether the client addressed the instance with an `/instances/{id}` prefix.
-    pub scoped: bool,
-    /// The request's `If-Match`, parsed once.
-    pub if_match: Option<IfMatch>,
-    /// The `{id}` of the route, if it has one.
-    pub resource_id: Option<String>,
-    entry: Arc<Mutex<Option<JournalEntry>>>,
+pub struct RequestRecord(Arc<RecordContents>);
+
+#[derive(Debug)]
+struct RecordContents {
+    instance_id: InstanceId,
+    scoped: bool,
+    if_match: Option<IfMatch>,
+    entry: Mutex<Option<JournalEntry>>,
 }
 
 impl RequestRecord {
+    /// The instance the request addresses.
+    pub fn instance_id(&self) -> &InstanceId {
+        &self.0.instance_id
+    }
+
+    /// Whether the client addressed the instance with an `/instances/{id}` prefix.
+    pub fn scoped(&self) -> bool {
+        self.0.scoped
+    }
+
+    /// The request's `If-Match`, parsed once.
+    pub fn if_match(&self) -> Option<&IfMatch> {
+        self.0.if_match.as_ref()
+    }
+
     /// The journal entry, for the operation to complete; `None` once taken.
     pub fn take_entry(&self) -> Option<JournalEntry> {
-        self.entry.lock().unwrap_or_else(PoisonError::into_inner).take()
+        self.0.entry.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
 
@@ -67,20 +81,19 @@ pub(super) async fn authorize_and_record(State(state): State<AppState>, mut requ
         method: method.to_string(),
         path,
         operation: operation.map(|o| o.name().to_owned()),
-        resource_id: resource_id.clone(),
+        resource_id,
         if_match: if_match.as_ref().map(|i| i.as_sent().to_owned()),
         status: 0,
         etag: None,
         fault: None,
         received_ms: u64::try_from(server_started().elapsed().as_millis()).unwrap_or(u64::MAX),
     };
-    let record = RequestRecord {
+    let record = RequestRecord(Arc::new(RecordContents {
         scoped: scope.is_some(),
         instance_id: scope.unwrap_or_else(InstanceId::default_instance),
         if_match,
-        resource_id,
-        entry: Arc::new(Mutex::new(Some(entry))),
-    };
+        entry: Mutex::new(Some(entry)),
+    }));
     request.extensions_mut().insert(record.clone());
 
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
@@ -93,7 +106,7 @@ pub(super) async fn authorize_and_record(State(state): State<AppState>, mut requ
         // Answered before any operation ran.
         entry.status = response.status().as_u16();
         entry.etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        state.store.record(&record.instance_id, entry);
+        state.store.record(record.instance_id(), entry);
     }
     response
 }

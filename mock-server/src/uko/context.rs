@@ -33,7 +33,7 @@ pub struct Ctx {
 impl Ctx {
     /// The request's `If-Match`, as the route layer parsed it.
     pub fn if_match(&self) -> Option<&IfMatch> {
-        self.record.as_ref().and_then(|r| r.if_match.as_ref())
+        self.record.as_ref().and_then(|r| r.if_match())
     }
 
     /// A boolean query flag (`dry_run`, `force`); anything but `true`/`false` is a 400.
@@ -58,7 +58,7 @@ impl FromRequestParts<AppState> for Ctx {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let record = parts.extensions.get::<RequestRecord>().cloned();
         let (instance_id, scoped) = match &record {
-            Some(record) => (record.instance_id.clone(), record.scoped),
+            Some(record) => (record.instance_id().clone(), record.scoped()),
             None => (InstanceId::default_instance(), false),
         };
         if !state.store.admits(instance_id.as_str()) {
