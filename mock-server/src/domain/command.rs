@@ -206,7 +206,7 @@ impl Instance {
             Command::GetManagedKey { id } => {
                 self.managed_key(&id)?;
                 let statuses = self.status_in_keystores(&id);
-                let view = self.key_view(&id, None, statuses).ok_or_else(|| key_not_found(&id))?;
+                let view = self.names().key_view(&id, None, statuses).ok_or_else(|| key_not_found(&id))?;
                 let etag = view.key.updated_at.etag();
                 Ok(Answer::tagged(Output::ManagedKey(view), etag))
             }
@@ -227,6 +227,7 @@ impl Instance {
                 let key = self.managed_key(&id)?;
                 let current = key.version_number();
                 let mut current_statuses = Some(self.peek_status_in_keystores(&id));
+                let mut names = self.names();
                 let items = numbers
                     .iter()
                     .filter(|n| key.versions.iter().any(|v| v.version == **n))
@@ -234,7 +235,7 @@ impl Instance {
                         // Status in keystores describes the installed (current) material only.
                         let statuses =
                             if *n == current { current_statuses.take().unwrap_or_default() } else { Vec::new() };
-                        self.key_view(&id, Some(*n), statuses)
+                        names.key_view(&id, Some(*n), statuses)
                     })
                     .collect();
                 Ok(Answer::shown(Output::ManagedKeys(ListPage { items, total_count, page })))
@@ -243,7 +244,7 @@ impl Instance {
                 self.managed_key(&id)?;
                 let statuses = self.status_in_keystores(&id);
                 // No ETag here, as in real UKO: clients must take it from GetManagedKey.
-                Ok(Answer::shown(Output::StatusInKeystores(self.status_views(statuses))))
+                Ok(Answer::shown(Output::StatusInKeystores(self.names().status_views(statuses))))
             }
             Command::UpdateManagedKeyFromTemplate { id, dry_run } => {
                 let updated = self.update_managed_key_from_template(&id, if_match, dry_run)?;
@@ -253,7 +254,7 @@ impl Instance {
                 // The would-be key, not stored.
                 let etag = updated.updated_at.etag();
                 let statuses = self.peek_status_in_keystores(&id);
-                let view = self.view_of_key(std::sync::Arc::new(updated), None, statuses);
+                let view = self.names().view_of_key(std::sync::Arc::new(updated), None, statuses);
                 Ok(Answer::tagged(Output::ManagedKey(view), etag))
             }
             Command::ChangeKeyState { id, action } => {
@@ -264,7 +265,7 @@ impl Instance {
                 let statuses = self.sync_managed_key(&id, if_match)?;
                 // The key's current ETag is sent (inferred; clients must not rely on it, see ARCHITECTURE.md).
                 let etag = self.managed_key(&id)?.updated_at.etag();
-                Ok(Answer::tagged(Output::StatusInKeystores(self.status_views(statuses)), etag))
+                Ok(Answer::tagged(Output::StatusInKeystores(self.names().status_views(statuses)), etag))
             }
             Command::RotateManagedKey { id } => {
                 self.rotate_managed_key(&id, if_match)?;
@@ -362,13 +363,14 @@ impl Instance {
 
     /// A managed key with its statuses as of now (the operation already contacted the keystores).
     fn key_answer(&self, id: &str, created: bool) -> Result<Answer> {
-        let view = self.peeked_key_view(id).ok_or_else(|| key_not_found(id))?;
+        let view = self.names().peeked_key_view(id).ok_or_else(|| key_not_found(id))?;
         let etag = view.key.updated_at.etag();
         Ok(Answer { output: Output::ManagedKey(view), etag: Some(etag), created })
     }
 
     fn key_page(&self, listing: Listing) -> Answer {
-        let items = listing.ids.iter().filter_map(|id| self.peeked_key_view(id)).collect();
+        let mut names = self.names();
+        let items = listing.ids.iter().filter_map(|id| names.peeked_key_view(id)).collect();
         Answer::shown(Output::ManagedKeys(page_of(items, &listing)))
     }
 
@@ -391,8 +393,9 @@ impl Instance {
     }
 
     fn resource_page(&self, total_count: usize, page: Page, indexes: &[usize]) -> Answer {
+        let mut names = self.names();
         let items =
-            indexes.iter().filter_map(|i| self.associated_resources.get(*i)).map(|r| self.resource_view(r)).collect();
+            indexes.iter().filter_map(|i| self.associated_resources.get(*i)).map(|r| names.resource_view(r)).collect();
         Answer::shown(Output::AssociatedResources(ListPage { items, total_count, page }))
     }
 }

@@ -3,7 +3,9 @@
 //! the answer carries about related records.
 //!
 //! Views are built by [`super::command`] at the end of an operation; the HTTP layer renders them into UKO's
-//! bytes without touching the instance again.
+//! bytes without touching the instance again. The names of related records (vaults, templates, keystores)
+//! are taken once per answer through [`Names`] and shared by every item that shows them: a page of 100 keys
+//! names the same few keystores over and over.
 
 use std::sync::Arc;
 
@@ -49,11 +51,18 @@ pub struct KeystoreName {
     pub keystore_type: KeystoreType,
 }
 
+/// A key template as a managed key names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateName {
+    pub name: String,
+    pub types: Vec<TemplateType>,
+}
+
 /// One `status_in_keystores` entry with the keystore it is about (`None` when the keystore is unknown).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StatusView {
     pub entry: StatusEntry,
-    pub keystore: Option<KeystoreName>,
+    pub keystore: Option<Arc<KeystoreName>>,
 }
 
 /// A managed key (or one of its versions) with what its answer says about related records.
@@ -63,13 +72,13 @@ pub struct KeyView {
     pub key: Arc<ManagedKey>,
     /// The version shown, for an entry of the versions list; `None` for the key itself.
     pub version: Option<u32>,
-    pub vault_name: String,
+    pub vault_name: Arc<str>,
     /// The template's name and types, when the template exists.
-    pub template: Option<(String, Vec<TemplateType>)>,
+    pub template: Option<Arc<TemplateName>>,
     pub alignment_status: AlignmentStatus,
     pub key_material_present: Vec<&'static str>,
     /// The referenced keystores that still exist, in distribution order.
-    pub referenced_keystores: Vec<KeystoreName>,
+    pub referenced_keystores: Vec<Arc<KeystoreName>>,
     pub statuses: Vec<StatusView>,
 }
 
@@ -79,7 +88,7 @@ pub struct ResourceView {
     pub resource: AssociatedResource,
     /// The key's id and label, and its vault's id and name, when the key exists.
     pub key: Option<ResourceKey>,
-    pub keystore: Option<KeystoreName>,
+    pub keystore: Option<Arc<KeystoreName>>,
     pub key_id_in_keystore: String,
 }
 
@@ -89,7 +98,7 @@ pub struct ResourceKey {
     pub id: String,
     pub label: String,
     pub vault_id: String,
-    pub vault_name: String,
+    pub vault_name: Arc<str>,
 }
 
 /// One page of a list: the items and the paging facts the envelope needs.
@@ -127,8 +136,9 @@ impl Instance {
         self.vaults.get(vault_id).map(|v| v.name.clone()).unwrap_or_default()
     }
 
-    fn keystore_name(&self, keystore: &Keystore) -> KeystoreName {
-        KeystoreName { id: keystore.id.clone(), name: keystore.name.clone(), keystore_type: keystore.keystore_type }
+    /// The names of related records, taken once for one answer.
+    pub fn names(&self) -> Names<'_> {
+        Names { instance: self, vaults: Vec::new(), templates: Vec::new(), keystores: Vec::new() }
     }
 
     /// A vault as its answer shows it.
@@ -158,13 +168,62 @@ impl Instance {
             health,
         }
     }
+}
+
+/// The names of the vaults, templates and keystores one answer shows, each taken out of the instance once
+/// (a handful per answer, so a list beats a map).
+pub struct Names<'i> {
+    instance: &'i Instance,
+    vaults: Vec<(&'i str, Arc<str>)>,
+    templates: Vec<(&'i str, Option<Arc<TemplateName>>)>,
+    keystores: Vec<(&'i str, Option<Arc<KeystoreName>>)>,
+}
+
+impl<'i> Names<'i> {
+    fn vault(&mut self, vault_id: &str) -> Arc<str> {
+        if let Some((_, name)) = self.vaults.iter().find(|(id, _)| *id == vault_id) {
+            return name.clone();
+        }
+        let Some((id, vault)) = self.instance.vaults.get_key_value(vault_id) else {
+            return Arc::from("");
+        };
+        let name: Arc<str> = Arc::from(vault.name.as_str());
+        self.vaults.push((id.as_str(), name.clone()));
+        name
+    }
+
+    fn template(&mut self, template_id: &str) -> Option<Arc<TemplateName>> {
+        if let Some((_, name)) = self.templates.iter().find(|(id, _)| *id == template_id) {
+            return name.clone();
+        }
+        let (id, template) = self.instance.templates.get_key_value(template_id)?;
+        let name = Some(Arc::new(TemplateName { name: template.name.clone(), types: template.types.clone() }));
+        self.templates.push((id.as_str(), name.clone()));
+        name
+    }
+
+    /// A keystore known now or removed earlier (tombstone status entries name removed ones too).
+    fn keystore(&mut self, keystore_id: &str) -> Option<Arc<KeystoreName>> {
+        if let Some((_, name)) = self.keystores.iter().find(|(id, _)| *id == keystore_id) {
+            return name.clone();
+        }
+        let instance = self.instance;
+        let keystore = instance.keystores.get(keystore_id).or_else(|| instance.removed_keystores.get(keystore_id))?;
+        let name = Some(Arc::new(KeystoreName {
+            id: keystore.id.clone(),
+            name: keystore.name.clone(),
+            keystore_type: keystore.keystore_type,
+        }));
+        self.keystores.push((keystore.id.as_str(), name.clone()));
+        name
+    }
 
     /// Status entries with the keystores they are about (also removed ones, for tombstone entries).
-    pub fn status_views(&self, entries: Vec<StatusEntry>) -> Vec<StatusView> {
+    pub fn status_views(&mut self, entries: Vec<StatusEntry>) -> Vec<StatusView> {
         entries
             .into_iter()
             .map(|entry| {
-                let keystore = self.keystore_or_removed(&entry.keystore_id).map(|k| self.keystore_name(k));
+                let keystore = self.keystore(&entry.keystore_id);
                 StatusView { entry, keystore }
             })
             .collect()
@@ -172,52 +231,57 @@ impl Instance {
 
     /// A managed key as its answer shows it, with the given statuses; `version` picks a versions-list entry.
     /// `None` when the key does not exist.
-    pub fn key_view(&self, id: &str, version: Option<u32>, statuses: Vec<StatusEntry>) -> Option<KeyView> {
-        Some(self.view_of_key(self.managed_keys.shared(id)?, version, statuses))
+    pub fn key_view(&mut self, id: &str, version: Option<u32>, statuses: Vec<StatusEntry>) -> Option<KeyView> {
+        let key = self.instance.managed_keys.shared(id)?;
+        Some(self.view_of_key(key, version, statuses))
+    }
+
+    /// A managed key with its statuses as of now, without contacting the keystores (the operation that
+    /// leads to this answer already did, or a list shows what is known).
+    pub fn peeked_key_view(&mut self, id: &str) -> Option<KeyView> {
+        let statuses = self.instance.peek_status_in_keystores(id);
+        self.key_view(id, None, statuses)
     }
 
     /// A key record (stored or would-be) as its answer shows it.
-    pub fn view_of_key(&self, key: Arc<ManagedKey>, version: Option<u32>, statuses: Vec<StatusEntry>) -> KeyView {
+    pub fn view_of_key(&mut self, key: Arc<ManagedKey>, version: Option<u32>, statuses: Vec<StatusEntry>) -> KeyView {
+        let instance = self.instance;
+        let referenced_keystores = key
+            .referenced_keystores
+            .iter()
+            .filter(|id| instance.keystores.contains_key(id.as_str()))
+            .filter_map(|id| self.keystore(id))
+            .collect();
         KeyView {
             version,
-            vault_name: self.vault_name(&key.vault_id),
-            template: self.templates.get(&key.template_id).map(|t| (t.name.clone(), t.types.clone())),
-            alignment_status: self.alignment_status(&key),
-            key_material_present: self.key_material_present(&key),
-            referenced_keystores: key
-                .referenced_keystores
-                .iter()
-                .filter_map(|id| self.keystores.get(id))
-                .map(|k| self.keystore_name(k))
-                .collect(),
+            vault_name: self.vault(&key.vault_id),
+            template: self.template(&key.template_id),
+            alignment_status: instance.alignment_status(&key),
+            key_material_present: instance.key_material_present(&key),
+            referenced_keystores,
             statuses: self.status_views(statuses),
             key,
         }
     }
 
-    /// A managed key with its statuses as of now, without contacting the keystores (the operation that
-    /// leads to this answer already did, or a list shows what is known).
-    pub fn peeked_key_view(&self, id: &str) -> Option<KeyView> {
-        self.key_view(id, None, self.peek_status_in_keystores(id))
-    }
-
     /// An associated resource as its answer shows it.
-    pub fn resource_view(&self, resource: &AssociatedResource) -> ResourceView {
-        let key = self.managed_keys.get(&resource.managed_key_id);
-        let keystore = self.keystore_or_removed(&resource.keystore_id);
+    pub fn resource_view(&mut self, resource: &AssociatedResource) -> ResourceView {
+        let instance = self.instance;
+        let key = instance.managed_keys.get(&resource.managed_key_id);
+        let keystore_record = instance.keystore_or_removed(&resource.keystore_id);
         ResourceView {
             resource: resource.clone(),
             key: key.map(|k| ResourceKey {
                 id: k.id.clone(),
                 label: k.label.clone(),
                 vault_id: k.vault_id.clone(),
-                vault_name: self.vault_name(&k.vault_id),
+                vault_name: self.vault(&k.vault_id),
             }),
-            key_id_in_keystore: keystore
+            key_id_in_keystore: keystore_record
                 .and_then(|k| k.simulation.copies.get(&resource.managed_key_id))
                 .map(|c| c.key_id_in_keystore.clone())
                 .unwrap_or_default(),
-            keystore: keystore.map(|k| self.keystore_name(k)),
+            keystore: self.keystore(&resource.keystore_id),
         }
     }
 }

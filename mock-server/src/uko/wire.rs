@@ -662,12 +662,8 @@ pub(super) fn managed_key<'a>(view: &'a KeyView, links: &Links<'a>, trace: &str)
         vault: vault_reference(&key.vault_id, &view.vault_name, links),
         template: TemplateReference {
             id: &key.template_id,
-            name: view.template.as_ref().map(|(name, _)| name.as_str()).unwrap_or(""),
-            types: view
-                .template
-                .as_ref()
-                .map(|(_, types)| types.iter().map(|ty| ty.as_str()).collect())
-                .unwrap_or_default(),
+            name: view.template.as_ref().map(|t| t.name.as_str()).unwrap_or(""),
+            types: view.template.as_ref().map(|t| t.types.iter().map(|ty| ty.as_str()).collect()).unwrap_or_default(),
             alignment_status: view.alignment_status.as_str(),
             href: links.template(&key.template_id),
         },
