@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
     print_banner(&config, bound, &description, profile);
 
     let admin = AdminAccess::new(config.admin_token.clone(), bound.ip());
-    let state = AppState { store: store.clone(), auth, public_url: config.public_url.clone(), admin };
+    let state = AppState::new(store.clone(), auth, config.public_url.clone(), admin);
     uko_mock::serve(listener, state, shutdown_signal()).await.context("server error")?;
     // Changes were saved as they were acknowledged; this also keeps what reads moved (fault counters).
     store.persist().await.context("cannot save the state at shutdown")?;

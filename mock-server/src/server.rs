@@ -290,12 +290,12 @@ impl MockServerBuilder {
         }
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
-        let state = AppState {
-            store: store.clone(),
-            auth: self.auth.unwrap_or_else(Auth::disabled),
-            public_url: None,
-            admin: AdminAccess::new(self.admin_token, address.ip()),
-        };
+        let state = AppState::new(
+            store.clone(),
+            self.auth.unwrap_or_else(Auth::disabled),
+            None,
+            AdminAccess::new(self.admin_token, address.ip()),
+        );
         let (sender, receiver) = oneshot::channel::<()>();
         let limits = self.limits;
         tokio::spawn(async move {

@@ -14,17 +14,38 @@ pub(crate) mod gateway;
 
 pub use error::ApiError;
 
+use std::sync::Arc;
+
 use crate::store::Store;
 
-/// Shared state of every handler.
+/// Shared state of every handler. Cloned per request by axum's `State` (twice for a UKO request), so it is
+/// one reference count, not a copy of its strings.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares; its fields are read through `Deref` (`state.store`).
+pub struct Shared {
     pub store: Store,
     pub auth: auth::Auth,
     /// Overrides the scheme and host of generated `href`s (e.g. behind a proxy).
     pub public_url: Option<String>,
     /// Who may use the control plane (`--admin-token`, bind address).
     pub admin: access::AdminAccess,
+}
+
+impl AppState {
+    /// The state of a server.
+    pub fn new(store: Store, auth: auth::Auth, public_url: Option<String>, admin: access::AdminAccess) -> AppState {
+        AppState(Arc::new(Shared { store, auth, public_url, admin }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// The OpenAPI 3.0 document of the UKO surface this mock serves: served by the control plane

@@ -825,7 +825,7 @@ async fn non_loopback_server_without_admin_token_refuses_the_control_plane() {
     let store = uko_mock::server::store_from_fixture(fixture, None).unwrap();
     let admin = uko_mock::web::access::AdminAccess::new(None, "0.0.0.0".parse().unwrap());
     let auth = uko_mock::web::auth::Auth::disabled();
-    let state = uko_mock::web::AppState { store, auth, public_url: None, admin };
+    let state = uko_mock::web::AppState::new(store, auth, None, admin);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(uko_mock::serve(listener, state, std::future::pending()));
