@@ -315,7 +315,7 @@ pub(super) struct EmbeddedErrorModel {
 
 #[derive(Serialize)]
 pub(super) struct StatusInKeystoreBody<'a> {
-    pub keystore: StatusKeystoreReference<'a>,
+    pub keystore: TargetKeystoreReference<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<InstanceReference<'a>>,
     pub status: &'static str,
@@ -329,15 +329,6 @@ pub(super) struct StatusInKeystoreBody<'a> {
     pub error: Option<EmbeddedApiError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_id_in_keystore: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-pub(super) struct StatusKeystoreReference<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    #[serde(rename = "type")]
-    pub keystore_type: &'static str,
-    pub href: Link<'a>,
 }
 
 /// `{ "status_in_keystores": [...] }`.
@@ -620,7 +611,7 @@ pub(super) fn status_entries<'a>(
     statuses
         .iter()
         .map(|StatusView { entry, keystore }| StatusInKeystoreBody {
-            keystore: StatusKeystoreReference {
+            keystore: TargetKeystoreReference {
                 id: &entry.keystore_id,
                 name: keystore.as_ref().map(|k| k.name.as_str()).unwrap_or_default(),
                 keystore_type: keystore.as_ref().map(|k| k.keystore_type.as_str()).unwrap_or("ibm_cloud_kms"),
