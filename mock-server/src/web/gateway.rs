@@ -241,12 +241,7 @@ fn collapse_doubled_api_prefix(mut request: Request) -> Request {
     if !path.starts_with(DOUBLED_API_PREFIX) {
         return request;
     }
-    let new_path = &path["/api/v4".len()..];
-    let new_uri = match request.uri().query() {
-        Some(query) => format!("{new_path}?{query}"),
-        None => new_path.to_owned(),
-    };
-    let Ok(uri) = new_uri.parse::<Uri>() else {
+    let Some(uri) = with_path(request.uri(), &path["/api/v4".len()..]) else {
         return request;
     };
     if !DOUBLED_PREFIX_WARNED.swap(true, Ordering::Relaxed) {
@@ -272,17 +267,21 @@ fn rewrite_instance_prefix(mut request: Request) -> Request {
             // Left unrewritten, the path matches no route and gets the UKO-shaped 404.
             return request;
         };
-        let new_path = format!("/{tail}");
-        let new_uri = match request.uri().query() {
-            Some(query) => format!("{new_path}?{query}"),
-            None => new_path,
-        };
-        if let Ok(uri) = new_uri.parse::<Uri>() {
+        if let Some(uri) = with_path(request.uri(), &format!("/{tail}")) {
             *request.uri_mut() = uri;
             request.extensions_mut().insert(InstanceScope(instance_id));
         }
     }
     request
+}
+
+/// The request's path-and-query with another path (the query kept), as the router will see it.
+fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
+    let new_uri = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    new_uri.parse().ok()
 }
 
 /// A UUID-shaped id from a process-wide counter: deterministic for a given request order.
