@@ -22,6 +22,9 @@ pub struct Ctx {
     pub api_base: String,
     /// Path of the API root as the client used it, e.g. `/instances/ci-7/api/v4`.
     pub api_path: String,
+    /// The request's path below the API root, as sent (`/managed_keys/{id}/versions`): where a list's paging
+    /// links point.
+    pub path: String,
     /// Decoded query pairs.
     pub params: Params,
     /// The request's correlation id (also `trace` of embedded keystore errors).
@@ -87,6 +90,8 @@ impl FromRequestParts<AppState> for Ctx {
             instance_id,
             api_base: format!("{origin}{api_path}"),
             api_path,
+            // Inside the router nested at /api/v4 the URI has lost that prefix already.
+            path: parts.uri.path().to_owned(),
             params: Params::new(pairs),
             trace,
             record,

@@ -23,7 +23,7 @@ pub(super) async fn list_keystores(
 ) -> Result<Response, ApiError> {
     check_list_accept(&headers, "keystore")?;
     let query = query::keystore_query(&ctx.params);
-    respond(&state, &ctx, Command::ListKeystores { query }, "/keystores").await
+    respond(&state, &ctx, Command::ListKeystores { query }).await
 }
 
 pub(super) async fn create_keystore(
@@ -32,7 +32,7 @@ pub(super) async fn create_keystore(
     JsonBody(input): JsonBody<KeystoreInput>,
 ) -> Result<Response, ApiError> {
     let dry_run = ctx.flag("dry_run")?;
-    respond(&state, &ctx, Command::CreateKeystore { input, dry_run }, "").await
+    respond(&state, &ctx, Command::CreateKeystore { input, dry_run }).await
 }
 
 pub(super) async fn get_keystore(
@@ -40,7 +40,7 @@ pub(super) async fn get_keystore(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::GetKeystore { id }, "").await
+    respond(&state, &ctx, Command::GetKeystore { id }).await
 }
 
 pub(super) async fn update_keystore(
@@ -49,7 +49,7 @@ pub(super) async fn update_keystore(
     Path(id): Path<String>,
     JsonBody(input): JsonBody<KeystoreInput>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::UpdateKeystore { id, input }, "").await
+    respond(&state, &ctx, Command::UpdateKeystore { id, input }).await
 }
 
 pub(super) async fn delete_keystore(
@@ -68,7 +68,7 @@ pub(super) async fn delete_keystore(
             .with_target(TargetType::Parameter, "mode")
         })?,
     };
-    respond(&state, &ctx, Command::DeleteKeystore { id, mode }, "").await
+    respond(&state, &ctx, Command::DeleteKeystore { id, mode }).await
 }
 
 pub(super) async fn get_keystore_status(
@@ -76,7 +76,7 @@ pub(super) async fn get_keystore_status(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::GetKeystoreStatus { id }, "").await
+    respond(&state, &ctx, Command::GetKeystoreStatus { id }).await
 }
 
 pub(super) async fn list_associated_resources_for_target_keystore(
@@ -84,9 +84,8 @@ pub(super) async fn list_associated_resources_for_target_keystore(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let path = format!("/keystores/{id}/associated_resources");
     let query = query::resource_query(&ctx.params);
-    respond(&state, &ctx, Command::ListAssociatedResourcesForTargetKeystore { id, query }, &path).await
+    respond(&state, &ctx, Command::ListAssociatedResourcesForTargetKeystore { id, query }).await
 }
 
 pub(super) async fn list_managed_keys_from_keystore(
@@ -96,7 +95,6 @@ pub(super) async fn list_managed_keys_from_keystore(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     check_list_accept(&headers, "managed-key")?;
-    let path = format!("/keystores/{id}/managed_keys");
     let query = query::key_query(&ctx.params, KeyListScope::Keystore(&id));
-    respond(&state, &ctx, Command::ListManagedKeysFromKeystore { id, query }, &path).await
+    respond(&state, &ctx, Command::ListManagedKeysFromKeystore { id, query }).await
 }

@@ -21,7 +21,7 @@ pub(super) async fn list_managed_keys(
 ) -> Result<Response, ApiError> {
     check_list_accept(&headers, "managed-key")?;
     let query = query::key_query(&ctx.params, KeyListScope::All);
-    respond(&state, &ctx, Command::ListManagedKeys { query }, "/managed_keys").await
+    respond(&state, &ctx, Command::ListManagedKeys { query }).await
 }
 
 pub(super) async fn create_managed_key(
@@ -29,7 +29,7 @@ pub(super) async fn create_managed_key(
     ctx: Ctx,
     JsonBody(input): JsonBody<ManagedKeyInput>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::CreateManagedKey { input }, "").await
+    respond(&state, &ctx, Command::CreateManagedKey { input }).await
 }
 
 pub(super) async fn get_managed_key(
@@ -37,7 +37,7 @@ pub(super) async fn get_managed_key(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::GetManagedKey { id }, "").await
+    respond(&state, &ctx, Command::GetManagedKey { id }).await
 }
 
 pub(super) async fn update_managed_key(
@@ -46,7 +46,7 @@ pub(super) async fn update_managed_key(
     Path(id): Path<String>,
     JsonBody(input): JsonBody<ManagedKeyUpdate>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::UpdateManagedKey { id, input }, "").await
+    respond(&state, &ctx, Command::UpdateManagedKey { id, input }).await
 }
 
 pub(super) async fn delete_managed_key(
@@ -55,7 +55,7 @@ pub(super) async fn delete_managed_key(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let force = ctx.flag("force")?;
-    respond(&state, &ctx, Command::DeleteManagedKey { id, force }, "").await
+    respond(&state, &ctx, Command::DeleteManagedKey { id, force }).await
 }
 
 pub(super) async fn list_associated_resources_for_managed_key(
@@ -63,9 +63,8 @@ pub(super) async fn list_associated_resources_for_managed_key(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let path = format!("/managed_keys/{id}/associated_resources");
     let query = query::resource_query(&ctx.params);
-    respond(&state, &ctx, Command::ListAssociatedResourcesForManagedKey { id, query }, &path).await
+    respond(&state, &ctx, Command::ListAssociatedResourcesForManagedKey { id, query }).await
 }
 
 pub(super) async fn list_managed_key_versions(
@@ -73,9 +72,8 @@ pub(super) async fn list_managed_key_versions(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let path = format!("/managed_keys/{id}/versions");
     let query = query::version_query(&ctx.params);
-    respond(&state, &ctx, Command::ListManagedKeyVersions { id, query }, &path).await
+    respond(&state, &ctx, Command::ListManagedKeyVersions { id, query }).await
 }
 
 pub(super) async fn get_key_distribution_status_for_keystores(
@@ -83,7 +81,7 @@ pub(super) async fn get_key_distribution_status_for_keystores(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::GetKeyDistributionStatusForKeystores { id }, "").await
+    respond(&state, &ctx, Command::GetKeyDistributionStatusForKeystores { id }).await
 }
 
 pub(super) async fn update_managed_key_from_template(
@@ -92,7 +90,7 @@ pub(super) async fn update_managed_key_from_template(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let dry_run = ctx.flag("dry_run")?;
-    respond(&state, &ctx, Command::UpdateManagedKeyFromTemplate { id, dry_run }, "").await
+    respond(&state, &ctx, Command::UpdateManagedKeyFromTemplate { id, dry_run }).await
 }
 
 pub(super) async fn activate_managed_key(
@@ -100,7 +98,7 @@ pub(super) async fn activate_managed_key(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::ChangeKeyState { id, action: KeyAction::Activate }, "").await
+    respond(&state, &ctx, Command::ChangeKeyState { id, action: KeyAction::Activate }).await
 }
 
 pub(super) async fn deactivate_managed_key(
@@ -108,7 +106,7 @@ pub(super) async fn deactivate_managed_key(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::ChangeKeyState { id, action: KeyAction::Deactivate }, "").await
+    respond(&state, &ctx, Command::ChangeKeyState { id, action: KeyAction::Deactivate }).await
 }
 
 pub(super) async fn destroy_managed_key(
@@ -116,7 +114,7 @@ pub(super) async fn destroy_managed_key(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::ChangeKeyState { id, action: KeyAction::Destroy }, "").await
+    respond(&state, &ctx, Command::ChangeKeyState { id, action: KeyAction::Destroy }).await
 }
 
 pub(super) async fn sync_managed_key(
@@ -124,7 +122,7 @@ pub(super) async fn sync_managed_key(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::SyncManagedKey { id }, "").await
+    respond(&state, &ctx, Command::SyncManagedKey { id }).await
 }
 
 pub(super) async fn rotate_managed_key(
@@ -132,5 +130,5 @@ pub(super) async fn rotate_managed_key(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::RotateManagedKey { id }, "").await
+    respond(&state, &ctx, Command::RotateManagedKey { id }).await
 }

@@ -191,8 +191,7 @@ impl IntoResponse for Reply {
 /// Runs a command for a request: one pass through the instance lock (`Store::apply`: fault plan,
 /// `If-Match`, operation, views, journal entry), then, after the lock is released, the change made durable
 /// (`Store::persist`, a no-op without a state file), injected latency slept, and the answer rendered.
-/// `list_path` is the request's path below the API root, for the paging links of a list.
-pub async fn respond(state: &AppState, ctx: &Ctx, command: Command, list_path: &str) -> Result<Response, ApiError> {
+pub async fn respond(state: &AppState, ctx: &Ctx, command: Command) -> Result<Response, ApiError> {
     let call = ApiCall {
         command,
         if_match: ctx.if_match(),
@@ -210,7 +209,7 @@ pub async fn respond(state: &AppState, ctx: &Ctx, command: Command, list_path: &
         return Ok(dropped_connection());
     }
     match (outcome.result, outcome.faults.error) {
-        (Some(Ok(answer)), _) => Ok(render(ctx, answer, list_path).into_response()),
+        (Some(Ok(answer)), _) => Ok(render(ctx, answer).into_response()),
         (Some(Err(error)), _) => Err(error.into()),
         (None, Some(injected)) => {
             let status = StatusCode::from_u16(injected.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
@@ -235,7 +234,7 @@ fn answer_status(result: &crate::domain::Result<Answer>) -> u16 {
 }
 
 /// Renders an answer's views into UKO's bytes, with its ETag and, for a created resource, its `Location`.
-fn render(ctx: &Ctx, answer: Answer, list_path: &str) -> Reply {
+fn render(ctx: &Ctx, answer: Answer) -> Reply {
     let links = Links { api_base: &ctx.api_base };
     let status = if answer.created { StatusCode::CREATED } else { StatusCode::OK };
     let (reply, created) = match &answer.output {
@@ -245,7 +244,7 @@ fn render(ctx: &Ctx, answer: Answer, list_path: &str) -> Reply {
         }
         Output::ManagedKeys(page) => {
             let items = page.items.iter().map(|view| wire::managed_key(view, &links, &ctx.trace)).collect();
-            (Reply::json(status, &envelope("managed_keys", items, page, paging_links(ctx, list_path, page))), None)
+            (Reply::json(status, &envelope("managed_keys", items, page, paging_links(ctx, page))), None)
         }
         Output::StatusInKeystores(statuses) => {
             let body =
@@ -257,14 +256,14 @@ fn render(ctx: &Ctx, answer: Answer, list_path: &str) -> Reply {
         }
         Output::Templates(page) => {
             let items = page.items.iter().map(|view| wire::template(view, &links)).collect();
-            (Reply::json(status, &envelope("templates", items, page, paging_links(ctx, list_path, page))), None)
+            (Reply::json(status, &envelope("templates", items, page, paging_links(ctx, page))), None)
         }
         Output::Keystore(view) => {
             (Reply::json(status, &wire::keystore(view, &links)), Some(("keystores", view.keystore.id.as_str())))
         }
         Output::Keystores(page) => {
             let items = page.items.iter().map(|view| wire::keystore(view, &links)).collect();
-            (Reply::json(status, &envelope("keystores", items, page, paging_links(ctx, list_path, page))), None)
+            (Reply::json(status, &envelope("keystores", items, page, paging_links(ctx, page))), None)
         }
         Output::KeystoreStatus(health) => (Reply::json(status, &wire::keystore_status(health)), None),
         Output::Vault(view) => {
@@ -272,11 +271,11 @@ fn render(ctx: &Ctx, answer: Answer, list_path: &str) -> Reply {
         }
         Output::Vaults(page) => {
             let items = page.items.iter().map(|view| wire::vault(view, &links)).collect();
-            (Reply::json(status, &envelope("vaults", items, page, paging_links(ctx, list_path, page))), None)
+            (Reply::json(status, &envelope("vaults", items, page, paging_links(ctx, page))), None)
         }
         Output::AssociatedResources(page) => {
             let items = page.items.iter().map(|view| wire::associated_resource(view, &links)).collect();
-            let paging = paging_links(ctx, list_path, page);
+            let paging = paging_links(ctx, page);
             (Reply::json(status, &envelope("associated_resources", items, page, paging)), None)
         }
         Output::Deleted => (Reply::no_content(), None),
@@ -331,7 +330,7 @@ pub fn operation_for(method: &axum::http::Method, route: &str) -> Option<Operati
 }
 
 /// Paging links: `first`/`last` always, `previous`/`next` only when they exist, other parameters kept.
-fn paging_links<T>(ctx: &Ctx, path: &str, list: &ListPage<T>) -> PagingLinks {
+fn paging_links<T>(ctx: &Ctx, list: &ListPage<T>) -> PagingLinks {
     let (page, total_count) = (list.page, list.total_count);
     let url = |offset: Option<usize>| {
         let mut serializer = form_urlencoded::Serializer::new(String::new());
@@ -342,7 +341,7 @@ fn paging_links<T>(ctx: &Ctx, path: &str, list: &ListPage<T>) -> PagingLinks {
         if let Some(offset) = offset {
             serializer.append_pair("offset", &offset.to_string());
         }
-        Href { href: format!("{}{path}?{}", ctx.api_base, serializer.finish()) }
+        Href { href: format!("{}{}?{}", ctx.api_base, ctx.path, serializer.finish()) }
     };
     let last_offset = if total_count == 0 { 0 } else { (total_count - 1) / page.limit * page.limit };
     PagingLinks {

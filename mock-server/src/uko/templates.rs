@@ -19,7 +19,7 @@ pub(super) async fn list_key_templates(
 ) -> Result<Response, ApiError> {
     check_list_accept(&headers, "key-template")?;
     let query = query::template_query(&ctx.params);
-    respond(&state, &ctx, Command::ListKeyTemplates { query }, "/templates").await
+    respond(&state, &ctx, Command::ListKeyTemplates { query }).await
 }
 
 pub(super) async fn create_key_template(
@@ -27,7 +27,7 @@ pub(super) async fn create_key_template(
     ctx: Ctx,
     JsonBody(input): JsonBody<TemplateInput>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::CreateKeyTemplate { input }, "").await
+    respond(&state, &ctx, Command::CreateKeyTemplate { input }).await
 }
 
 pub(super) async fn get_key_template(
@@ -35,7 +35,7 @@ pub(super) async fn get_key_template(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::GetKeyTemplate { id }, "").await
+    respond(&state, &ctx, Command::GetKeyTemplate { id }).await
 }
 
 pub(super) async fn update_key_template(
@@ -44,7 +44,7 @@ pub(super) async fn update_key_template(
     Path(id): Path<String>,
     JsonBody(input): JsonBody<TemplateInput>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::UpdateKeyTemplate { id, input }, "").await
+    respond(&state, &ctx, Command::UpdateKeyTemplate { id, input }).await
 }
 
 pub(super) async fn delete_key_template(
@@ -52,7 +52,7 @@ pub(super) async fn delete_key_template(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::DeleteKeyTemplate { id }, "").await
+    respond(&state, &ctx, Command::DeleteKeyTemplate { id }).await
 }
 
 pub(super) async fn archive_key_template(
@@ -60,7 +60,7 @@ pub(super) async fn archive_key_template(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::ArchiveKeyTemplate { id }, "").await
+    respond(&state, &ctx, Command::ArchiveKeyTemplate { id }).await
 }
 
 pub(super) async fn unarchive_key_template(
@@ -68,7 +68,7 @@ pub(super) async fn unarchive_key_template(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::UnarchiveKeyTemplate { id }, "").await
+    respond(&state, &ctx, Command::UnarchiveKeyTemplate { id }).await
 }
 
 pub(super) async fn expose_key_template(
@@ -76,5 +76,5 @@ pub(super) async fn expose_key_template(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::ExposeKeyTemplate { id }, "").await
+    respond(&state, &ctx, Command::ExposeKeyTemplate { id }).await
 }

@@ -19,7 +19,7 @@ pub(super) async fn list_vaults(
 ) -> Result<Response, ApiError> {
     check_list_accept(&headers, "vault")?;
     let query = query::vault_query(&ctx.params);
-    respond(&state, &ctx, Command::ListVaults { query }, "/vaults").await
+    respond(&state, &ctx, Command::ListVaults { query }).await
 }
 
 pub(super) async fn create_vault(
@@ -27,7 +27,7 @@ pub(super) async fn create_vault(
     ctx: Ctx,
     JsonBody(input): JsonBody<VaultInput>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::CreateVault { input }, "").await
+    respond(&state, &ctx, Command::CreateVault { input }).await
 }
 
 pub(super) async fn get_vault(
@@ -35,7 +35,7 @@ pub(super) async fn get_vault(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::GetVault { id }, "").await
+    respond(&state, &ctx, Command::GetVault { id }).await
 }
 
 pub(super) async fn update_vault(
@@ -44,7 +44,7 @@ pub(super) async fn update_vault(
     Path(id): Path<String>,
     JsonBody(input): JsonBody<VaultInput>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::UpdateVault { id, input }, "").await
+    respond(&state, &ctx, Command::UpdateVault { id, input }).await
 }
 
 pub(super) async fn delete_vault(
@@ -52,5 +52,5 @@ pub(super) async fn delete_vault(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, Command::DeleteVault { id }, "").await
+    respond(&state, &ctx, Command::DeleteVault { id }).await
 }
