@@ -273,7 +273,8 @@ impl Instance {
             }
             Command::ListKeyTemplates { query } => {
                 let listing = self.list_templates(&query?);
-                let items = listing.ids.iter().filter_map(|id| self.templates.get(id)).map(|t| self.template_view(t));
+                let mut names = self.names();
+                let items = listing.ids.iter().filter_map(|id| self.templates.get(id)).map(|t| names.template_view(t));
                 Ok(Answer::shown(Output::Templates(page_of(items.collect(), &listing))))
             }
             Command::CreateKeyTemplate { input } => {
@@ -303,16 +304,17 @@ impl Instance {
             }
             Command::ListKeystores { query } => {
                 let listing = self.list_keystores(&query?);
+                let mut names = self.names();
                 let items = listing
                     .ids
                     .iter()
                     .filter_map(|id| self.keystores.get(id))
-                    .map(|k| self.keystore_view(k, self.peek_keystore_health(k)));
+                    .map(|k| names.keystore_view(k, self.peek_keystore_health(k)));
                 Ok(Answer::shown(Output::Keystores(page_of(items.collect(), &listing))))
             }
             Command::CreateKeystore { input, dry_run } => {
                 let keystore = self.create_keystore(input, dry_run)?;
-                let view = self.keystore_view(&keystore, self.peek_keystore_health(&keystore));
+                let view = self.names().keystore_view(&keystore, self.peek_keystore_health(&keystore));
                 if dry_run {
                     // Nothing stored: the would-be keystore, without ETag or Location (ARCHITECTURE.md).
                     return Ok(Answer::shown(Output::Keystore(Box::new(view))));
@@ -377,12 +379,16 @@ impl Instance {
     fn template_answer(&self, id: &str, created: bool) -> Result<Answer> {
         let template = self.template(id)?;
         let etag = template.updated_at.etag();
-        Ok(Answer { output: Output::Template(Box::new(self.template_view(template))), etag: Some(etag), created })
+        Ok(Answer {
+            output: Output::Template(Box::new(self.names().template_view(template))),
+            etag: Some(etag),
+            created,
+        })
     }
 
     fn keystore_answer(&self, id: &str) -> Result<Answer> {
         let keystore = self.keystore(id)?;
-        let view = self.keystore_view(keystore, self.peek_keystore_health(keystore));
+        let view = self.names().keystore_view(keystore, self.peek_keystore_health(keystore));
         Ok(Answer::tagged(Output::Keystore(Box::new(view)), keystore.updated_at.etag()))
     }
 

@@ -30,7 +30,7 @@ pub struct VaultView {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TemplateView {
     pub template: Template,
-    pub vault_name: String,
+    pub vault_name: Arc<str>,
     pub keys_count: usize,
 }
 
@@ -39,7 +39,7 @@ pub struct TemplateView {
 pub struct KeystoreView {
     /// The record; its `simulation` is left empty (the copies of every key are not part of an answer).
     pub keystore: Keystore,
-    pub vault_name: String,
+    pub vault_name: Arc<str>,
     pub health: KeystoreHealth,
 }
 
@@ -132,10 +132,6 @@ impl Keystore {
 }
 
 impl Instance {
-    fn vault_name(&self, vault_id: &str) -> String {
-        self.vaults.get(vault_id).map(|v| v.name.clone()).unwrap_or_default()
-    }
-
     /// The names of related records, taken once for one answer.
     pub fn names(&self) -> Names<'_> {
         Names { instance: self, vaults: Vec::new(), templates: Vec::new(), keystores: Vec::new() }
@@ -148,24 +144,6 @@ impl Instance {
             keys_count: self.vault_keys_count(&vault.id),
             key_templates_count: self.vault_templates_count(&vault.id),
             keystores_count: self.vault_keystores_count(&vault.id),
-        }
-    }
-
-    /// A template as its answer shows it.
-    pub fn template_view(&self, template: &Template) -> TemplateView {
-        TemplateView {
-            template: template.clone(),
-            vault_name: self.vault_name(&template.vault_id),
-            keys_count: self.template_keys_count(&template.id),
-        }
-    }
-
-    /// A keystore as its answer shows it, with the given embedded health.
-    pub fn keystore_view(&self, keystore: &Keystore, health: KeystoreHealth) -> KeystoreView {
-        KeystoreView {
-            keystore: keystore.without_simulation(),
-            vault_name: self.vault_name(&keystore.vault_id),
-            health,
         }
     }
 }
@@ -216,6 +194,20 @@ impl<'i> Names<'i> {
         }));
         self.keystores.push((keystore.id.as_str(), name.clone()));
         name
+    }
+
+    /// A template as its answer shows it.
+    pub fn template_view(&mut self, template: &Template) -> TemplateView {
+        TemplateView {
+            template: template.clone(),
+            vault_name: self.vault(&template.vault_id),
+            keys_count: self.instance.template_keys_count(&template.id),
+        }
+    }
+
+    /// A keystore as its answer shows it, with the given embedded health.
+    pub fn keystore_view(&mut self, keystore: &Keystore, health: KeystoreHealth) -> KeystoreView {
+        KeystoreView { keystore: keystore.without_simulation(), vault_name: self.vault(&keystore.vault_id), health }
     }
 
     /// Status entries with the keystores they are about (also removed ones, for tombstone entries).
