@@ -51,6 +51,7 @@ pub fn app_with_limits(state: AppState, limits: Limits) -> impl AppService {
     let routes = Router::new()
         .nest("/api/v4", crate::uko::surface(&state))
         .route("/identity/token", post(auth::iam_token))
+        .route("/identity/keys", axum::routing::get(auth::iam_keys))
         .nest("/__mock/v1", crate::control::control_router(&state))
         .merge(crate::console::console_router())
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
