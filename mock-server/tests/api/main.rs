@@ -56,3 +56,6 @@ mod persistence;
 // HTTPS: --tls and --https-port with a client trusting only the generated certificate, the plain-port
 // warning, bad certificate files, MockServer over TLS.
 mod tls;
+// Terraform's IBM provider replayed over HTTPS (its SDK generation's headers and bodies, default and
+// realistic rules), and the IAM token as an RS256 JWT verified against GET /identity/keys.
+mod terraform;
