@@ -32,10 +32,12 @@ pub struct Config {
     #[arg(long, env = "UKO_MOCK_FIXTURE")]
     pub fixture: Option<PathBuf>,
 
-    /// Time and lifecycle rules: `permissive` (no waiting, destroy also from pre_activation; for quick
-    /// tests) or `realistic` (IBM's rules: destroy only a deactivated key and only 4 hours after its
-    /// deactivation, at most one rotation per hour; advance the clock with POST /__mock/v1/clock/advance).
-    /// Default: the fixture's `settings.profile`, permissive in the built-in fixture.
+    /// Time and lifecycle rules: `permissive` (no waiting; for quick tests) or `realistic` (IBM's rules: a
+    /// deactivated key is destroyed only 4 hours after its deactivation, at most one rotation per hour, and a
+    /// destroyed key's copies stay pending destruction for their keystore type's period (AWS 7 days, Azure
+    /// 90, Google and IBM 30); advance the clock with POST /__mock/v1/clock/advance). Destroy from
+    /// pre_activation is allowed in both. Default: the fixture's `settings.profile`, permissive in the
+    /// built-in fixture.
     #[arg(long, value_parser = parse_profile, env = "UKO_MOCK_PROFILE")]
     pub profile: Option<Profile>,
 

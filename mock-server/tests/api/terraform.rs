@@ -516,7 +516,7 @@ async fn the_providers_flows_run_over_https_with_default_rules() {
 
     let steps = replay_the_provider(&binary, client, false).await;
 
-    assert!(steps >= 40, "{steps} steps");
+    assert_eq!(steps, 46, "every step of the replay ran and succeeded");
 }
 
 #[tokio::test]
@@ -528,7 +528,7 @@ async fn the_providers_flows_run_over_https_under_the_realistic_profile() {
 
     let steps = replay_the_provider(&binary, client, true).await;
 
-    assert!(steps >= 40, "{steps} steps");
+    assert_eq!(steps, 46, "every step of the replay ran and succeeded");
 }
 
 #[tokio::test]

@@ -623,7 +623,11 @@ fn realistic_profile_keeps_copies_pending_destruction_for_each_keystore_types_pe
         (KeystoreType::GoogleKms, 30),
         (KeystoreType::IbmCloudKms, 30),
     ] {
-        assert_eq!(crate::domain::keystores::pending_destruction_seconds(keystore_type), days * DAY, "{keystore_type:?}");
+        assert_eq!(
+            crate::domain::keystores::pending_destruction_seconds(keystore_type),
+            days * DAY,
+            "{keystore_type:?}"
+        );
     }
 }
 
