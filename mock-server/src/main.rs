@@ -130,8 +130,13 @@ async fn snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
 /// certificate work done, so start-up without TLS costs nothing more.
 fn tls_identity(config: &Config, https_port: u16) -> anyhow::Result<Option<TlsIdentity>> {
     if !config.tls && config.https_port.is_none() {
-        if config.tls_cert.is_some() {
-            anyhow::bail!("--tls-cert is only used with --tls or --https-port");
+        let unused = [
+            (config.tls_cert.is_some(), "--tls-cert"),
+            (config.tls_dir.is_some(), "--tls-dir"),
+            (config.tls_reuse, "--tls-reuse"),
+        ];
+        if let Some((_, flag)) = unused.iter().find(|(given, _)| *given) {
+            anyhow::bail!("{flag} is only used with --tls or --https-port");
         }
         return Ok(None);
     }

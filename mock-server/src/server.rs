@@ -162,11 +162,13 @@ pub async fn serve_listeners(
     let warned_tls_on_plain = Arc::new(AtomicBool::new(false));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut turn = 0;
     loop {
         let (accepted, index) = tokio::select! {
-            accepted = accept_any(&listeners) => accepted,
+            accepted = accept_any(&listeners, turn) => accepted,
             () = shutdown.as_mut() => break,
         };
+        turn = index + 1;
         let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(error) => {
@@ -229,11 +231,13 @@ pub async fn serve_listeners(
     Ok(())
 }
 
-/// The next connection on any listener, with the listener's index.
-async fn accept_any(listeners: &[Listener]) -> (std::io::Result<(TcpStream, SocketAddr)>, usize) {
+/// The next connection on any listener, with the listener's index. Listeners are asked in turn from
+/// `first`, so a busy listener cannot starve the other.
+async fn accept_any(listeners: &[Listener], first: usize) -> (std::io::Result<(TcpStream, SocketAddr)>, usize) {
     std::future::poll_fn(|context| {
-        for (index, listener) in listeners.iter().enumerate() {
-            if let std::task::Poll::Ready(accepted) = listener.tcp.poll_accept(context) {
+        for offset in 0..listeners.len() {
+            let index = (first + offset) % listeners.len();
+            if let std::task::Poll::Ready(accepted) = listeners[index].tcp.poll_accept(context) {
                 return std::task::Poll::Ready((accepted, index));
             }
         }

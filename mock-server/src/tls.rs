@@ -93,9 +93,7 @@ impl TlsIdentity {
             })?;
             return Ok(TlsIdentity { cert_path, key_path, generated: false, config });
         }
-        let names: Vec<String> = GENERATED_NAMES.iter().map(|n| (*n).to_owned()).collect();
-        let generated = rcgen::generate_simple_self_signed(names)
-            .map_err(|error| TlsError(format!("cannot generate a TLS certificate: {error}")))?;
+        let generated = generate()?;
         let cert_pem = generated.cert.pem();
         let key_pem = generated.key_pair.serialize_pem();
         std::fs::create_dir_all(dir)
@@ -108,6 +106,20 @@ impl TlsIdentity {
             .map_err(|error| TlsError(format!("cannot serve the generated certificate: {error}")))?;
         Ok(TlsIdentity { cert_path, key_path, generated: true, config })
     }
+}
+
+/// A self-signed certificate for [`GENERATED_NAMES`] (ECDSA P-256: fast to generate), named so that a
+/// user finds it in a trust store.
+fn generate() -> Result<rcgen::CertifiedKey, TlsError> {
+    let failed = |error: rcgen::Error| TlsError(format!("cannot generate a TLS certificate: {error}"));
+    let names: Vec<String> = GENERATED_NAMES.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = rcgen::CertificateParams::new(names).map_err(failed)?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "uko-mock local certificate");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let key_pair = rcgen::KeyPair::generate().map_err(failed)?;
+    let cert = params.self_signed(&key_pair).map_err(failed)?;
+    Ok(rcgen::CertifiedKey { cert, key_pair })
 }
 
 /// Reads a PEM certificate chain and a PEM private key; errors name the flag and the file.

@@ -382,9 +382,16 @@ mod tests {
     fn the_token_registry_stays_bounded() {
         let auth = Auth::new(AuthMode::Iam, vec![], vec![], 3600);
         let first = auth.issue().access_token;
-        for _ in 0..MAX_ISSUED_TOKENS {
-            auth.issue();
+        // The registry as MAX_ISSUED_TOKENS / 2 later issues leave it (issuing them would sign each: an RSA
+        // signature is about a millisecond, 10,000 of them tens of seconds in a debug test).
+        {
+            let mut issued = auth.inner.issued.lock().unwrap();
+            let expiry = unix_now() + 3600;
+            for n in 0..MAX_ISSUED_TOKENS as u64 {
+                issued.insert(format!("earlier-{n}"), (expiry, 1 + n / 2));
+            }
         }
+        auth.inner.counter.store(1 + MAX_ISSUED_TOKENS as u64 / 2, Ordering::Relaxed);
         let latest = auth.issue().access_token;
         assert!(auth.inner.issued.lock().unwrap().len() <= MAX_ISSUED_TOKENS);
         assert!(auth.check(Some(&format!("Bearer {latest}"))).is_ok());

@@ -164,6 +164,10 @@ async fn bad_certificate_files_stop_the_server_with_one_line_naming_the_flag_and
     let (code, stderr) = refused_start(&["--tls", "--tls-cert", cert.as_str()]).await;
     assert_eq!(code, Some(2), "clap refuses --tls-cert without --tls-key: {stderr}");
     assert!(stderr.contains("--tls-key"), "{stderr}");
+    let dir_text = dir.display().to_string();
+    let (code, stderr) = refused_start(&["--tls-dir", dir_text.as_str()]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--tls-dir is only used with --tls or --https-port"), "{stderr}");
     let (code, stderr) = refused_start(&["--https-port", "not-a-port"]).await;
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--https-port"), "{stderr}");
@@ -194,4 +198,25 @@ async fn mock_server_starts_with_tls() {
     let answer = client_trusting(&cert).get(format!("{}/vaults", server.api_url())).send().await.expect("HTTPS");
 
     assert_eq!(answer.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_cut_off_after_the_header_timeout() {
+    use tokio::io::AsyncReadExt;
+    let dir = scratch_dir("stalled-handshake");
+    let identity = TlsIdentity::generated(&dir, 0, false).expect("generated");
+    let limits = uko_mock::server::Limits { header_read_timeout: Duration::from_millis(500), ..Default::default() };
+    let server = MockServer::builder().tls(identity).limits(limits).start().await.expect("started");
+
+    // A client that connects and never says hello, and one that sends half a ClientHello.
+    for first_bytes in [&b""[..], &[0x16, 0x03, 0x01, 0x02, 0x00][..]] {
+        let mut stream = tokio::net::TcpStream::connect(server.address()).await.expect("connect");
+        tokio::io::AsyncWriteExt::write_all(&mut stream, first_bytes).await.expect("write");
+        let mut buffer = [0u8; 64];
+        let closed = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "the server closes a stalled handshake within its header timeout: {closed:?}"
+        );
+    }
 }
