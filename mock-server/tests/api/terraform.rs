@@ -46,7 +46,10 @@ fn base64url_decode(text: &str) -> Vec<u8> {
 /// The provider's client: an IAM token, then the SDK's requests to the service URL.
 struct Provider {
     http: reqwest::Client,
-    base: String,
+    /// `IBMCLOUD_HPCS_UKO_URL`: the server root or an isolated instance's URL.
+    service: String,
+    /// The control plane of that instance.
+    control: String,
     bearer: String,
     /// Steps run, for the failure messages.
     steps: usize,
@@ -63,7 +66,7 @@ impl Provider {
     /// `IBMCLOUD_IAM_API_ENDPOINT` → `POST /identity/token` with basic auth `bx:bx` and the API-key grant
     /// (bluemix-go's IAM call); returns the provider with the token, after checking the claims the
     /// provider's `fetchUserDetails` reads (`id`, `account.bss`, `iss`).
-    async fn configure(http: reqwest::Client, base: &str) -> Provider {
+    async fn configure(http: reqwest::Client, base: &str, instance: Option<&str>) -> Provider {
         let answer = http
             .post(format!("{base}/identity/token"))
             .basic_auth("bx", Some("bx"))
@@ -80,7 +83,11 @@ impl Provider {
         assert!(claims["id"].is_string(), "{claims}");
         assert!(claims["account"]["bss"].is_string(), "{claims}");
         assert!(claims["iss"].as_str().is_some_and(|iss| iss.contains("https://iam.cloud.ibm.com")), "{claims}");
-        Provider { http, base: base.to_owned(), bearer: format!("Bearer {access}"), steps: 1 }
+        let (service, control) = match instance {
+            Some(id) => (format!("{base}/instances/{id}"), format!("{base}/__mock/v1/instances/{id}")),
+            None => (base.to_owned(), format!("{base}/__mock/v1")),
+        };
+        Provider { http, service, control, bearer: format!("Bearer {access}"), steps: 1 }
     }
 
     /// One SDK call; panics unless it succeeded (what a Terraform step needs).
@@ -109,7 +116,7 @@ impl Provider {
     ) -> Answer {
         let mut request = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.service))
             .header("Authorization", &self.bearer)
             .header("Accept", "application/json")
             .header("User-Agent", "uko-go-sdk/0.0.20-beta (terraform-provider-ibm replay)");
@@ -134,7 +141,7 @@ impl Provider {
     async fn advance_clock(&self, seconds: i64) {
         let answer = self
             .http
-            .post(format!("{}/__mock/v1/clock/advance", self.base))
+            .post(format!("{}/clock/advance", self.control))
             .json(&json!({"seconds": seconds}))
             .send()
             .await
@@ -183,8 +190,13 @@ fn parts(id: &str) -> Vec<&str> {
 }
 
 /// The provider's whole life cycle of every resource type, over HTTPS. Returns how many steps ran.
-async fn replay_the_provider(binary: &Binary, client: reqwest::Client, realistic: bool) -> usize {
-    let mut tf = Provider::configure(client, &binary.base_url).await;
+async fn replay_the_provider(
+    binary: &Binary,
+    client: reqwest::Client,
+    realistic: bool,
+    instance: Option<&str>,
+) -> usize {
+    let mut tf = Provider::configure(client, &binary.base_url, instance).await;
 
     // ibm_hpcs_vault: create, read (ETag), update with If-Match, read. Vault calls send no UKO-Vault.
     let created = tf
@@ -514,7 +526,7 @@ async fn the_providers_flows_run_over_https_with_default_rules() {
     let port = binary.base_url.rsplit(':').next().expect("port").to_owned();
     let client = client_trusting(&dir.join(format!("uko-mock-{port}.pem")));
 
-    let steps = replay_the_provider(&binary, client, false).await;
+    let steps = replay_the_provider(&binary, client, false, None).await;
 
     assert_eq!(steps, 46, "every step of the replay ran and succeeded");
 }
@@ -526,7 +538,8 @@ async fn the_providers_flows_run_over_https_under_the_realistic_profile() {
     let port = binary.base_url.rsplit(':').next().expect("port").to_owned();
     let client = client_trusting(&dir.join(format!("uko-mock-{port}.pem")));
 
-    let steps = replay_the_provider(&binary, client, true).await;
+    // On an isolated instance: IBMCLOUD_HPCS_UKO_URL=https://127.0.0.1:PORT/instances/terraform-realistic.
+    let steps = replay_the_provider(&binary, client, true, Some("terraform-realistic")).await;
 
     assert_eq!(steps, 46, "every step of the replay ran and succeeded");
 }
