@@ -124,7 +124,9 @@ pub async fn serve_with_limits(
 
 /// One listening socket of [`serve_listeners`]: plain HTTP, or HTTPS with this rustls configuration.
 pub struct Listener {
+    /// The bound socket.
     pub tcp: TcpListener,
+    /// HTTPS with this configuration; `None` for plain HTTP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
