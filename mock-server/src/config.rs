@@ -32,10 +32,12 @@ pub struct Config {
     #[arg(long, env = "UKO_MOCK_FIXTURE")]
     pub fixture: Option<PathBuf>,
 
-    /// Time and lifecycle rules: `permissive` (no waiting, destroy also from pre_activation; for quick
-    /// tests) or `realistic` (IBM's rules: destroy only a deactivated key and only 4 hours after its
-    /// deactivation, at most one rotation per hour; advance the clock with POST /__mock/v1/clock/advance).
-    /// Default: the fixture's `settings.profile`, permissive in the built-in fixture.
+    /// Time and lifecycle rules: `permissive` (no waiting; for quick tests) or `realistic` (IBM's rules: a
+    /// deactivated key is destroyed only 4 hours after its deactivation, at most one rotation per hour, and a
+    /// destroyed key's copies stay pending destruction for their keystore type's period (AWS 7 days, Azure
+    /// 90, Google and IBM 30); advance the clock with POST /__mock/v1/clock/advance). Destroy from
+    /// pre_activation is allowed in both. Default: the fixture's `settings.profile`, permissive in the
+    /// built-in fixture.
     #[arg(long, value_parser = parse_profile, env = "UKO_MOCK_PROFILE")]
     pub profile: Option<Profile>,
 
@@ -79,6 +81,37 @@ pub struct Config {
     /// change is acknowledged.
     #[arg(long, env = "UKO_MOCK_STATE_FILE")]
     pub state_file: Option<PathBuf>,
+
+    /// Serve HTTPS on --port instead of plain HTTP (Terraform's IBM provider only speaks HTTPS). Without
+    /// --tls-cert/--tls-key a certificate for localhost, 127.0.0.1 and ::1 is generated into --tls-dir and
+    /// the banner prints how to trust it.
+    #[arg(long, env = "UKO_MOCK_TLS")]
+    pub tls: bool,
+
+    /// Also serve HTTPS on this port, beside plain HTTP on --port (same instances, IAM, control plane and
+    /// console on both); 0 picks a free port.
+    #[arg(long, value_name = "PORT", env = "UKO_MOCK_HTTPS_PORT")]
+    pub https_port: Option<u16>,
+
+    /// Directory the generated certificate and key are written to, as uko-mock-<port>.pem and
+    /// uko-mock-<port>-key.pem. Default: uko-mock-tls/ beside --state-file, else in the OS temporary
+    /// directory.
+    #[arg(long, value_name = "DIR", env = "UKO_MOCK_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
+
+    /// Serve the certificate already in --tls-dir for this port if there is one, instead of generating a
+    /// new one, so a trust set up once (SSL_CERT_FILE, curl --cacert) keeps working across restarts.
+    #[arg(long, env = "UKO_MOCK_TLS_REUSE")]
+    pub tls_reuse: bool,
+
+    /// Serve this certificate (PEM, leaf first, then its chain) for HTTPS instead of a generated one;
+    /// needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key", env = "UKO_MOCK_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert", env = "UKO_MOCK_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 
     /// Log filter (tracing env-filter syntax), e.g. `info`, `debug`, `uko_mock=trace`.
     #[arg(long, default_value = "info", env = "UKO_MOCK_LOG")]

@@ -11,6 +11,7 @@
 //! - `console`: the web console at `/` (static files embedded in the binary; private).
 //! - [`fixture`]: the scenario file format, shared with uko-conformance.
 //! - [`server`]: assembling the app, `serve`, and [`MockServer`] for in-process tests.
+//! - [`tls`]: HTTPS (`--tls`, `--https-port`): the generated or given certificate as a rustls configuration.
 //! - [`config`]: the command line of the `uko-mock` binary.
 //! - [`snapshot`]: `uko-mock snapshot`, a UKO tenant read through its public API into a fixture.
 //!
@@ -32,6 +33,7 @@ pub mod persistence;
 pub mod server;
 pub mod snapshot;
 pub mod store;
+pub mod tls;
 pub mod uko;
 pub mod web;
 

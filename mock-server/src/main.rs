@@ -9,6 +9,8 @@ use tokio::net::TcpListener;
 use uko_mock::config::{Command, Config, SnapshotArgs};
 use uko_mock::domain::Profile;
 use uko_mock::fixture::Fixture;
+use uko_mock::server::{Limits, Listener};
+use uko_mock::tls::TlsIdentity;
 use uko_mock::web::access::AdminAccess;
 use uko_mock::web::auth::{Auth, AuthMode};
 use uko_mock::web::AppState;
@@ -53,11 +55,36 @@ async fn main() -> anyhow::Result<()> {
     if !bound.ip().is_loopback() {
         tracing::warn!(%bound, "listening on a non-loopback address: other machines can reach this mock");
     }
+    let https_listener = match config.https_port {
+        Some(port) => {
+            let address = SocketAddr::new(config.bind, port);
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("--https-port {port}: cannot listen on {address}"))?;
+            Some(listener)
+        }
+        None => None,
+    };
+    let https_bound = https_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+    let tls = tls_identity(&config, https_bound.map_or(bound.port(), |a| a.port()))?;
     print_banner(&config, bound, &description, profile);
+    if let Some(identity) = &tls {
+        print_tls_banner(identity, https_bound.unwrap_or(bound));
+    }
 
     let admin = AdminAccess::new(config.admin_token.clone(), bound.ip());
     let state = AppState::new(store.clone(), auth, config.public_url.clone(), admin);
-    uko_mock::serve(listener, state, shutdown_signal()).await.context("server error")?;
+    let mut listeners = Vec::with_capacity(2);
+    listeners.push(match (&tls, config.tls) {
+        (Some(identity), true) => Listener::https(listener, identity.config.clone()),
+        _ => Listener::plain(listener),
+    });
+    if let (Some(listener), Some(identity)) = (https_listener, &tls) {
+        listeners.push(Listener::https(listener, identity.config.clone()));
+    }
+    uko_mock::server::serve_listeners(listeners, state, Limits::default(), shutdown_signal())
+        .await
+        .context("server error")?;
     // Changes were saved as they were acknowledged; this also keeps what reads moved (fault counters).
     store.persist().await.context("cannot save the state at shutdown")?;
     tracing::info!("uko-mock stopped");
@@ -98,9 +125,54 @@ async fn snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The certificate HTTPS serves, when `--tls` or `--https-port` asks for HTTPS: the user's pair, or one
+/// generated (or kept, with `--tls-reuse`) in `--tls-dir` under the HTTPS port's name. Only then is any
+/// certificate work done, so start-up without TLS costs nothing more.
+fn tls_identity(config: &Config, https_port: u16) -> anyhow::Result<Option<TlsIdentity>> {
+    if !config.tls && config.https_port.is_none() {
+        let unused = [
+            (config.tls_cert.is_some(), "--tls-cert"),
+            (config.tls_dir.is_some(), "--tls-dir"),
+            (config.tls_reuse, "--tls-reuse"),
+        ];
+        if let Some((_, flag)) = unused.iter().find(|(given, _)| *given) {
+            anyhow::bail!("{flag} is only used with --tls or --https-port");
+        }
+        return Ok(None);
+    }
+    let identity = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => TlsIdentity::from_files(cert, key)?,
+        _ => {
+            let dir =
+                config.tls_dir.clone().unwrap_or_else(|| uko_mock::tls::default_dir(config.state_file.as_deref()));
+            TlsIdentity::generated(&dir, https_port, config.tls_reuse)?
+        }
+    };
+    Ok(Some(identity))
+}
+
+/// The HTTPS lines of the banner: the service URL, the certificate and the exact lines that trust it.
+fn print_tls_banner(identity: &TlsIdentity, https: SocketAddr) {
+    let host = if https.ip().is_unspecified() { format!("127.0.0.1:{}", https.port()) } else { https.to_string() };
+    let cert = identity.cert_path.display();
+    let origin = if identity.generated {
+        "generated for localhost, 127.0.0.1, ::1"
+    } else {
+        "kept or given; --tls-dir/--tls-cert"
+    };
+    let mut banner = String::new();
+    banner.push_str(&format!("  HTTPS:        https://{host}  (service URL for Terraform: IBMCLOUD_HPCS_UKO_URL)\n"));
+    banner.push_str(&format!("  certificate:  {cert}  ({origin})\n"));
+    banner.push_str(&format!(
+        "  trust (Go):   SSL_CERT_FILE={cert}  (Go on Linux: terraform plan/apply, IBM's Go SDK)\n"
+    ));
+    banner.push_str(&format!("  trust (curl): curl --cacert {cert} https://{host}/__mock/v1/health\n"));
+    print!("{banner}");
+}
+
 fn print_banner(config: &Config, bound: SocketAddr, description: &str, profile: Profile) {
     let host = if bound.ip().is_unspecified() { format!("127.0.0.1:{}", bound.port()) } else { bound.to_string() };
-    let base = format!("http://{host}");
+    let base = if config.tls { format!("https://{host}") } else { format!("http://{host}") };
     // Written in one piece, so that a reader who stops at the first line still finds the rest in the pipe.
     let mut banner = String::new();
     macro_rules! say {

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use hyper::body::Incoming;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tower::{Layer, Service};
 
@@ -50,6 +51,7 @@ pub fn app_with_limits(state: AppState, limits: Limits) -> impl AppService {
     let routes = Router::new()
         .nest("/api/v4", crate::uko::surface(&state))
         .route("/identity/token", post(auth::iam_token))
+        .route("/identity/keys", axum::routing::get(auth::iam_keys))
         .nest("/__mock/v1", crate::control::control_router(&state))
         .merge(crate::console::console_router())
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
@@ -111,11 +113,42 @@ pub const MAX_HEADERS: usize = 100;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// [`serve`] with explicit [`Limits`].
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    state: AppState,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_listeners(vec![Listener::plain(listener)], state, limits, shutdown).await
+}
+
+/// One listening socket of [`serve_listeners`]: plain HTTP, or HTTPS with this rustls configuration.
+pub struct Listener {
+    /// The bound socket.
+    pub tcp: TcpListener,
+    /// HTTPS with this configuration; `None` for plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Listener {
+    /// Plain HTTP.
+    pub fn plain(tcp: TcpListener) -> Listener {
+        Listener { tcp, tls: None }
+    }
+
+    /// HTTPS with this configuration (see [`crate::tls::TlsIdentity`]).
+    pub fn https(tcp: TcpListener, tls: Arc<rustls::ServerConfig>) -> Listener {
+        Listener { tcp, tls: Some(tls) }
+    }
+}
+
+/// Serves one app on every listener (`--port` and `--https-port`) until `shutdown` resolves.
 ///
 /// Our own accept loop instead of `axum::serve`, which gives hyper no timer and so no
 /// `header_read_timeout`: a client sending its headers one byte a minute would hold a connection forever.
-pub async fn serve_with_limits(
-    listener: TcpListener,
+/// The same limits hold over TLS: the handshake has `header_read_timeout` to finish.
+pub async fn serve_listeners(
+    listeners: Vec<Listener>,
     state: AppState,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -125,36 +158,121 @@ pub async fn serve_with_limits(
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
+    let acceptors: Vec<Option<tokio_rustls::TlsAcceptor>> =
+        listeners.iter().map(|l| l.tls.clone().map(tokio_rustls::TlsAcceptor::from)).collect();
+    // A TLS client on a plain port is told about once per server, not once per retry.
+    let warned_tls_on_plain = Arc::new(AtomicBool::new(false));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut turn = 0;
     loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: wait and retry instead of stopping the server.
-                    tracing::warn!(%error, "cannot accept a connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let (accepted, index) = tokio::select! {
+            accepted = accept_any(&listeners, turn) => accepted,
             () = shutdown.as_mut() => break,
         };
-        let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection closed with an error");
+        turn = index + 1;
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of file descriptors and the like: wait and retry instead of stopping the server.
+                tracing::warn!(%error, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-        });
+        };
+        let _ = stream.set_nodelay(true);
+        match acceptors.get(index).cloned().flatten() {
+            None => {
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let watcher = graceful.watcher();
+                let http = http.clone();
+                let warned = warned_tls_on_plain.clone();
+                let timeout = limits.header_read_timeout;
+                tokio::spawn(async move {
+                    if !plain_http_expected(&stream, timeout, &warned).await {
+                        return;
+                    }
+                    let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    if let Err(error) = watcher.watch(connection).await {
+                        tracing::debug!(%error, "connection closed with an error");
+                    }
+                });
+            }
+            Some(acceptor) => {
+                let app = app.clone();
+                let watcher = graceful.watcher();
+                let http = http.clone();
+                let timeout = limits.header_read_timeout;
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            // Mostly a client that does not trust the certificate: it says so itself.
+                            tracing::debug!(%error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    // Marks the requests as served over HTTPS, so generated `href`s say https.
+                    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                        request.extensions_mut().insert(crate::web::ServedOverTls);
+                        tower::ServiceExt::oneshot(app.clone(), request)
+                    });
+                    let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    if let Err(error) = watcher.watch(connection).await {
+                        tracing::debug!(%error, "TLS connection closed with an error");
+                    }
+                });
+            }
+        }
     }
-    drop(listener);
+    drop(listeners);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
     }
     Ok(())
+}
+
+/// The next connection on any listener, with the listener's index. Listeners are asked in turn from
+/// `first`, so a busy listener cannot starve the other.
+async fn accept_any(listeners: &[Listener], first: usize) -> (std::io::Result<(TcpStream, SocketAddr)>, usize) {
+    std::future::poll_fn(|context| {
+        for offset in 0..listeners.len() {
+            let index = (first + offset) % listeners.len();
+            if let std::task::Poll::Ready(accepted) = listeners[index].tcp.poll_accept(context) {
+                return std::task::Poll::Ready((accepted, index));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// First byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Looks at a plain connection's first byte without consuming it: a TLS handshake there is a client that
+/// wants HTTPS (Terraform's provider always does), which otherwise sees only "server gave HTTP response to
+/// HTTPS client" and the mock logs nothing. Warns once, saying what to do, and drops the connection.
+/// A connection that sends nothing within `timeout` is closed, as hyper would have.
+async fn plain_http_expected(stream: &TcpStream, timeout: Duration, warned: &AtomicBool) -> bool {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(timeout, stream.peek(&mut first)).await {
+        Ok(Ok(1..)) if first[0] == TLS_HANDSHAKE => {
+            if !warned.swap(true, Ordering::Relaxed) {
+                let port = stream.local_addr().map(|a| a.port()).unwrap_or_default();
+                tracing::warn!(
+                    port,
+                    "a TLS handshake arrived on the plain-HTTP port {port}: the client wants HTTPS (Terraform's IBM \
+                     provider always does). Restart with --tls to serve HTTPS on this port, or add --https-port N \
+                     for an HTTPS listener beside it"
+                );
+            }
+            false
+        }
+        Ok(Ok(1..)) => true,
+        _ => false,
+    }
 }
 
 /// A store whose instances are all built from one fixture: the fixture is loaded once (so a broken one
@@ -216,6 +334,7 @@ pub fn store_from_fixture_file(
 /// It stops when dropped.
 pub struct MockServer {
     address: SocketAddr,
+    scheme: &'static str,
     store: Store,
     shutdown: Option<oneshot::Sender<()>>,
 }
@@ -230,6 +349,7 @@ pub struct MockServerBuilder {
     admin_token: Option<String>,
     journal_size: Option<usize>,
     state_file: Option<PathBuf>,
+    tls: Option<crate::tls::TlsIdentity>,
 }
 
 impl MockServerBuilder {
@@ -275,6 +395,12 @@ impl MockServerBuilder {
         self
     }
 
+    /// Serve HTTPS with this certificate instead of plain HTTP ([`MockServer::base_url`] says `https://`).
+    pub fn tls(mut self, identity: crate::tls::TlsIdentity) -> Self {
+        self.tls = Some(identity);
+        self
+    }
+
     /// Binds 127.0.0.1:0 and starts serving in the background.
     pub async fn start(self) -> std::io::Result<MockServer> {
         let fixture = match self.fixture {
@@ -298,15 +424,20 @@ impl MockServerBuilder {
         );
         let (sender, receiver) = oneshot::channel::<()>();
         let limits = self.limits;
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let listener = match self.tls {
+            Some(identity) => Listener::https(listener, identity.config),
+            None => Listener::plain(listener),
+        };
         tokio::spawn(async move {
             let stopped = async move {
                 let _ = receiver.await;
             };
-            if let Err(error) = serve_with_limits(listener, state, limits, stopped).await {
+            if let Err(error) = serve_listeners(vec![listener], state, limits, stopped).await {
                 tracing::error!(%error, "uko-mock test server stopped with an error");
             }
         });
-        Ok(MockServer { address, store, shutdown: Some(sender) })
+        Ok(MockServer { address, scheme, store, shutdown: Some(sender) })
     }
 }
 
@@ -321,9 +452,9 @@ impl MockServer {
         MockServerBuilder::default()
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` when started with TLS).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}", self.scheme, self.address)
     }
 
     /// `http://127.0.0.1:<port>/api/v4`, the UKO service URL.

@@ -52,8 +52,8 @@ pub enum Profile {
     /// Only the switches below apply: no waiting, destroy from `pre_activation` allowed. For quick tests.
     #[default]
     Permissive,
-    /// IBM's rules on top of the switches: destroy only from `deactivated` and at least 4 hours after the
-    /// deactivation, at most one rotation per hour.
+    /// IBM's rules on top of the switches: destroy a deactivated key only 4 hours after its deactivation,
+    /// at most one rotation per hour, destroyed keys' copies pending destruction for their keystore's period.
     Realistic,
 }
 
@@ -78,7 +78,9 @@ impl Profile {
     pub fn summary(self) -> &'static str {
         match self {
             Profile::Permissive => "no waiting rules; destroy also from pre_activation",
-            Profile::Realistic => "destroy only when deactivated for 4 h; one rotation per hour",
+            Profile::Realistic => {
+                "destroy 4 h after deactivation (or from pre_activation); one rotation per hour; copies pending destruction"
+            }
         }
     }
 }
@@ -141,9 +143,17 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Whether destroy needs a deactivated key (the switch, or the realistic profile).
+    /// Whether destroy needs a deactivated key: the switch only. IBM's docs (key states, roles, deleting
+    /// keys) and Terraform's provider allow destroy from `pre_activation`, so the realistic profile does not
+    /// forbid it; only its 4-hour wait applies, and only to deactivated keys.
     pub fn destroy_needs_deactivation(&self) -> bool {
-        self.destroy_requires_deactivated || self.profile == Profile::Realistic
+        self.destroy_requires_deactivated
+    }
+
+    /// Whether destroyed keys' copies stay pending destruction for their keystore type's period (the
+    /// switch, or the realistic profile: IBM's docs give each type its period).
+    pub fn pending_destruction_in_force(&self) -> bool {
+        self.pending_destruction || self.profile == Profile::Realistic
     }
 
     /// Seconds a key must have been deactivated before destroy: the switch, at least IBM's 4 hours under the

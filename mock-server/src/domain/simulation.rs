@@ -118,7 +118,7 @@ impl Instance {
             KeyState::PreActivation => ExpectedCopy::Absent,
             KeyState::Active => ExpectedCopy::Active,
             KeyState::Deactivated | KeyState::Compromised => ExpectedCopy::Inactive,
-            KeyState::Destroyed | KeyState::DestroyedCompromised if self.settings.pending_destruction => {
+            KeyState::Destroyed | KeyState::DestroyedCompromised if self.settings.pending_destruction_in_force() => {
                 ExpectedCopy::PendingDestruction
             }
             KeyState::Destroyed | KeyState::DestroyedCompromised => ExpectedCopy::Absent,

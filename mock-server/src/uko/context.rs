@@ -77,7 +77,9 @@ impl FromRequestParts<AppState> for Ctx {
                     .and_then(|h| h.to_str().ok())
                     .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
                     .unwrap_or("localhost");
-                format!("http://{host}")
+                let scheme =
+                    if parts.extensions.get::<crate::web::ServedOverTls>().is_some() { "https" } else { "http" };
+                format!("{scheme}://{host}")
             }
         };
         let pairs = parts

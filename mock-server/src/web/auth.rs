@@ -1,8 +1,13 @@
 //! IBM Cloud-style authentication: `Authorization: Bearer <token>` on the UKO surface, and an IAM token
 //! endpoint (`POST /identity/token`) so IBM SDK `IamAuthenticator`s work with their IAM URL set to the mock.
 //!
-//! Tokens are JWT-shaped (header.payload.signature, base64url) with `iat`/`exp` claims. They are checked
-//! against the wall clock, not the instance clock: clients compare `expiration` with their own time.
+//! Access tokens are JWTs signed RS256 with IBM IAM's claim set (`iam_id`, `id`, `realmid`, `sub`,
+//! `sub_type`, `account.bss`, `iss`, `grant_type`, `scope`, `client_id`, `iat`, `exp`), and the public key
+//! is published as a JWK set at `GET /identity/keys`, as IBM IAM does: Terraform's provider decodes the
+//! claims at configure time and fails on a token that is not such a JWT. The signing key is a fixed test
+//! key shipped in the source (`iam-signing-key.pem`): a mock's signing key is no secret, and nothing is
+//! generated at start. Tokens are checked against the wall clock, not the instance clock: clients compare
+//! `expiration` with their own time.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,7 +143,7 @@ impl Auth {
         let now = unix_now();
         let expiration = now + self.inner.token_ttl_seconds;
         let serial = self.inner.counter.fetch_add(1, Ordering::Relaxed);
-        let access_token = jwt_shaped(serial, now, expiration);
+        let access_token = signed_access_token(serial, now, expiration);
         let refresh_token = format!("mock-refresh-{serial:016x}");
         let mut issued = self.inner.issued.lock().unwrap_or_else(PoisonError::into_inner);
         // Forget expired tokens so the registry stays bounded under long runs.
@@ -209,14 +214,132 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-fn jwt_shaped(serial: u64, issued_at: u64, expiration: u64) -> String {
-    let header = base64url(br#"{"alg":"none","typ":"JWT","kid":"uko-mock"}"#);
-    let payload = base64url(
-        format!(r#"{{"iam_id":"IBMid-MOCK000000","sub":"uko-mock","iat":{issued_at},"exp":{expiration},"jti":"{serial:016x}"}}"#)
-            .as_bytes(),
-    );
-    let signature = base64url(format!("uko-mock-{serial:016x}").as_bytes());
-    format!("{header}.{payload}.{signature}")
+/// The `kid` of the mock's signing key, in every token header and in the JWK set.
+pub const SIGNING_KEY_ID: &str = "uko-mock-20260101";
+
+/// The issuer IBM IAM writes; Terraform's provider takes any other issuer for IBM's staging cloud.
+pub const ISSUER: &str = "https://iam.cloud.ibm.com/identity";
+
+/// The service ID every token names (IBM's shape: `iam-ServiceId-<uuid>`).
+pub const SERVICE_ID: &str = "ServiceId-00000000-0000-4000-8000-0000000000a1";
+
+/// The account (`account.bss`) every token names.
+pub const ACCOUNT_BSS: &str = "00000000000000000000000000ac0001";
+
+/// The fixed RS256 test key (PKCS#8 PEM). Public on purpose: it signs mock tokens only.
+const SIGNING_KEY_PEM: &str = include_str!("iam-signing-key.pem");
+
+/// The signing key, parsed on first use (not at start: start-up stays within its target).
+fn signing_key() -> Option<&'static ring::signature::RsaKeyPair> {
+    static KEY: std::sync::OnceLock<Option<ring::signature::RsaKeyPair>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        use rustls_pki_types::pem::PemObject;
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(SIGNING_KEY_PEM.as_bytes()).ok()?;
+        ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).ok()
+    })
+    .as_ref()
+}
+
+/// IBM IAM's claims of an API-key token for a service ID.
+#[derive(Serialize)]
+struct Claims<'a> {
+    iam_id: &'a str,
+    id: &'a str,
+    realmid: &'static str,
+    jti: String,
+    identifier: &'static str,
+    name: &'static str,
+    sub: &'static str,
+    sub_type: &'static str,
+    authn: Authn<'a>,
+    account: Account,
+    iat: u64,
+    exp: u64,
+    iss: &'static str,
+    grant_type: &'static str,
+    scope: &'static str,
+    client_id: &'static str,
+    acr: u8,
+    amr: [&'static str; 1],
+}
+
+#[derive(Serialize)]
+struct Authn<'a> {
+    sub: &'static str,
+    iam_id: &'a str,
+    sub_type: &'static str,
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+struct Account {
+    valid: bool,
+    bss: &'static str,
+    frozen: bool,
+}
+
+/// An access token: a JWT signed RS256 with [`SIGNING_KEY_ID`], carrying IBM IAM's claims.
+fn signed_access_token(serial: u64, issued_at: u64, expiration: u64) -> String {
+    let iam_id = format!("iam-{SERVICE_ID}");
+    let claims = Claims {
+        iam_id: &iam_id,
+        id: &iam_id,
+        realmid: "iam",
+        jti: format!("{serial:016x}"),
+        identifier: SERVICE_ID,
+        name: "uko-mock",
+        sub: SERVICE_ID,
+        sub_type: "ServiceId",
+        authn: Authn { sub: SERVICE_ID, iam_id: &iam_id, sub_type: "ServiceId", name: "uko-mock" },
+        account: Account { valid: true, bss: ACCOUNT_BSS, frozen: true },
+        iat: issued_at,
+        exp: expiration,
+        iss: ISSUER,
+        grant_type: APIKEY_GRANT,
+        scope: "ibm openid",
+        client_id: "default",
+        acr: 3,
+        amr: ["pwd"],
+    };
+    let header = base64url(format!(r#"{{"kid":"{SIGNING_KEY_ID}","alg":"RS256"}}"#).as_bytes());
+    let payload = base64url(serde_json::to_string(&claims).unwrap_or_default().as_bytes());
+    let signing_input = format!("{header}.{payload}");
+    let signature = signing_key()
+        .and_then(|key| {
+            let mut signature = vec![0; key.public().modulus_len()];
+            let rng = ring::rand::SystemRandom::new();
+            key.sign(&ring::signature::RSA_PKCS1_SHA256, &rng, signing_input.as_bytes(), &mut signature)
+                .ok()
+                .map(|()| signature)
+        })
+        // Unreachable with the shipped key; a token without a valid signature is still accepted here.
+        .unwrap_or_default();
+    format!("{signing_input}.{}", base64url(&signature))
+}
+
+/// IBM IAM's JWK set answer.
+#[derive(Serialize)]
+struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Serialize)]
+struct Jwk {
+    kty: &'static str,
+    n: String,
+    e: String,
+    alg: &'static str,
+    kid: &'static str,
+}
+
+/// `GET /identity/keys`: the public key tokens are signed with, as IBM IAM publishes it.
+pub async fn iam_keys() -> Response {
+    let Some(key) = signing_key() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "the signing key cannot be read").into_response();
+    };
+    let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public());
+    let jwk = Jwk { kty: "RSA", n: base64url(&public.n), e: base64url(&public.e), alg: "RS256", kid: SIGNING_KEY_ID };
+    Json(JwkSet { keys: vec![jwk] }).into_response()
 }
 
 fn base64url(bytes: &[u8]) -> String {
@@ -259,9 +382,16 @@ mod tests {
     fn the_token_registry_stays_bounded() {
         let auth = Auth::new(AuthMode::Iam, vec![], vec![], 3600);
         let first = auth.issue().access_token;
-        for _ in 0..MAX_ISSUED_TOKENS {
-            auth.issue();
+        // The registry as MAX_ISSUED_TOKENS / 2 later issues leave it (issuing them would sign each: an RSA
+        // signature is about a millisecond, 10,000 of them tens of seconds in a debug test).
+        {
+            let mut issued = auth.inner.issued.lock().unwrap();
+            let expiry = unix_now() + 3600;
+            for n in 0..MAX_ISSUED_TOKENS as u64 {
+                issued.insert(format!("earlier-{n}"), (expiry, 1 + n / 2));
+            }
         }
+        auth.inner.counter.store(1 + MAX_ISSUED_TOKENS as u64 / 2, Ordering::Relaxed);
         let latest = auth.issue().access_token;
         assert!(auth.inner.issued.lock().unwrap().len() <= MAX_ISSUED_TOKENS);
         assert!(auth.check(Some(&format!("Bearer {latest}"))).is_ok());

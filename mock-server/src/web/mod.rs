@@ -18,6 +18,11 @@ use std::sync::Arc;
 
 use crate::store::Store;
 
+/// Request extension set on requests that arrived over HTTPS (`--tls`, `--https-port`), so generated
+/// `href`s use the scheme the client used.
+#[derive(Clone, Copy, Debug)]
+pub struct ServedOverTls;
+
 /// Shared state of every handler. Cloned per request by axum's `State` (twice for a UKO request), so it is
 /// one reference count, not a copy of its strings.
 #[derive(Clone)]

@@ -75,16 +75,27 @@ async fn advance(app: &TestApp, seconds: i64) {
 
 /// Checks IBM's rules on a server whose default instance runs the realistic profile.
 async fn assert_realistic_rules(app: &TestApp) {
-    // Destroy needs a deactivated key...
-    let pre_active = act(app, Method::POST, &format!("/managed_keys/{KEY_PRE_ACTIVE}/destroy")).await;
-    assert_eq!(pre_active.status, StatusCode::CONFLICT, "{}", pre_active.text);
-    // ... deactivated for 4 hours.
+    // Destroy is allowed from pre_activation (IBM's docs on key states, roles and deleting keys)...
+    act(app, Method::POST, &format!("/managed_keys/{KEY_PRE_ACTIVE}/destroy")).await.assert_status(StatusCode::OK);
+    // ... and from deactivated only 4 hours after the deactivation.
     act(app, Method::POST, &format!("/managed_keys/{KEY_ACTIVE}/deactivate")).await.assert_status(StatusCode::OK);
     let early = act(app, Method::POST, &format!("/managed_keys/{KEY_ACTIVE}/destroy")).await;
     assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text);
     assert!(early.text.contains("within the last 4 hours"), "{}", early.text);
     advance(app, 4 * 3600).await;
     act(app, Method::POST, &format!("/managed_keys/{KEY_ACTIVE}/destroy")).await.assert_status(StatusCode::OK);
+    // The destroyed key's copies are pending destruction for their keystore type's period, and the key
+    // cannot be deleted before that ends.
+    let statuses = app.send(app.request(Method::GET, &format!("/managed_keys/{KEY_ACTIVE}/status_in_keystores"))).await;
+    let statuses = statuses.assert_status(StatusCode::OK).json();
+    let entries = statuses["status_in_keystores"].as_array().unwrap();
+    assert!(!entries.is_empty());
+    for entry in entries {
+        assert_eq!(entry["status"], "pending_destruction", "{statuses}");
+        assert!(entry["destruction_at"].is_string(), "{entry}");
+    }
+    let delete = act(app, Method::DELETE, &format!("/managed_keys/{KEY_ACTIVE}")).await;
+    assert_eq!(delete.status, StatusCode::CONFLICT, "{}", delete.text);
     // One rotation per hour.
     act(app, Method::POST, &format!("/managed_keys/{KEY_AZURE}/rotate")).await.assert_status(StatusCode::OK);
     let again = act(app, Method::POST, &format!("/managed_keys/{KEY_AZURE}/rotate")).await;

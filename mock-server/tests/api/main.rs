@@ -53,3 +53,9 @@ mod vaults;
 mod control;
 // The state file: changes survive a restart of the real binary, and a bad file is refused untouched.
 mod persistence;
+// HTTPS: --tls and --https-port with a client trusting only the generated certificate, the plain-port
+// warning, bad certificate files, MockServer over TLS.
+mod tls;
+// Terraform's IBM provider replayed over HTTPS (its SDK generation's headers and bodies, default and
+// realistic rules), and the IAM token as an RS256 JWT verified against GET /identity/keys.
+mod terraform;

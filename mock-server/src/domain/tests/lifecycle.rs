@@ -581,3 +581,60 @@ fn delete_after_the_destruction_period_has_ended_needs_no_force() {
     fx.instance.clock.advance(7 * DAY);
     fx.delete(&key_id, false).unwrap();
 }
+
+#[test]
+fn realistic_profile_allows_destroy_from_pre_activation() {
+    // IBM's docs (key states, roles, deleting keys) and Terraform's provider allow it; only the 4-hour wait
+    // applies, and only to deactivated keys.
+    let settings = Settings { profile: Profile::Realistic, ..Settings::default() };
+    let mut fx = Fixture::with(settings, 1);
+    let key_id = fx.key("AWS-PREACTIVE", "k");
+    fx.act(&key_id, KeyAction::Destroy).unwrap();
+    assert_eq!(fx.record(&key_id).state, KeyState::Destroyed);
+}
+
+#[test]
+fn realistic_profile_keeps_copies_pending_destruction_for_each_keystore_types_period() {
+    let settings = Settings { profile: Profile::Realistic, ..Settings::default() };
+    let mut fx = Fixture::with(settings, 1);
+    let key_id = fx.key("AWS-ACTIVE", "k");
+    fx.act(&key_id, KeyAction::Deactivate).unwrap();
+    fx.instance.clock.advance(4 * 3600);
+    fx.act(&key_id, KeyAction::Destroy).unwrap();
+    let destroyed_at = fx.instance.clock.now;
+    let copy = fx.copy("aws_prod_1", &key_id).unwrap();
+    assert_eq!(copy.state, CopyState::PendingDestruction);
+    assert_eq!(copy.destruction_at, Some(destroyed_at.plus_seconds(7 * DAY)), "AWS KMS: 7 days");
+    for entry in fx.statuses(&key_id) {
+        assert_entry(&entry, S::PendingDestruction, F::Ok, D::DestroyedPendingKeyIsPendingDestructionInKeystore);
+    }
+    assert_invalid_state(fx.delete(&key_id, false));
+    fx.instance.clock.advance(7 * DAY);
+    for entry in fx.statuses(&key_id) {
+        assert_entry(&entry, S::NotPresent, F::Ok, D::DestroyedKeyIsNotPresentInKeystore);
+    }
+    assert_eq!(fx.copy("aws_prod_1", &key_id), None, "gone once the period ended");
+    fx.delete(&key_id, false).unwrap();
+
+    // Each keystore type keeps its own period (IBM's docs on deleting keys).
+    for (keystore_type, days) in [
+        (KeystoreType::AwsKms, 7),
+        (KeystoreType::AzureKeyVault, 90),
+        (KeystoreType::GoogleKms, 30),
+        (KeystoreType::IbmCloudKms, 30),
+    ] {
+        assert_eq!(
+            crate::domain::keystores::pending_destruction_seconds(keystore_type),
+            days * DAY,
+            "{keystore_type:?}"
+        );
+    }
+}
+
+#[test]
+fn permissive_profile_removes_copies_at_destroy() {
+    let mut fx = Fixture::new();
+    let key_id = fx.key("AWS-ACTIVE", "k");
+    fx.destroy(&key_id);
+    assert_eq!(fx.copy("aws_prod_1", &key_id), None);
+}
