@@ -6,10 +6,12 @@
 //! - `hostile [--cases N]`: the hostile-input campaign at benchmark size (100,000 cases), figures recorded.
 //! - `soak [--minutes N]`: mixed load on loopback against the real binary, RSS sampled and checked flat.
 //! - `schemathesis`: schemathesis against the live mock and its OpenAPI document (`scripts/schemathesis.sh`).
+//! - `docs`: the README files' shell blocks against a live mock (`docs.rs`).
 //!
 //! xtask depends on no workspace crate: it drives cargo and the built binaries.
 
 mod bench;
+mod docs;
 mod process;
 mod reliability;
 mod tidy;
@@ -29,6 +31,7 @@ fn main() -> anyhow::Result<()> {
         Some("hostile") => reliability::hostile(&arguments[1..]),
         Some("soak") => reliability::soak(&arguments[1..]),
         Some("schemathesis") => reliability::schemathesis(),
+        Some("docs") => docs::run(),
         Some("tidy") => {
             let problems = tidy::problems(&project_root());
             for problem in &problems {
@@ -57,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             println!("  soak [--minutes N] mixed load against the real binary, RSS sampled every 5 s (default 10);");
             println!("                     figures in target/soak/results.json");
             println!("  schemathesis       schemathesis against the live mock and its OpenAPI document");
+            println!("  docs               run the README files' shell blocks against a live mock (as CI does)");
             Ok(())
         }
         Some(other) => bail!("unknown command '{other}'; run `cargo xtask --help`"),

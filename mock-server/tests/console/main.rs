@@ -42,7 +42,9 @@ type TestFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 /// Every test of this binary, by name.
 const TESTS: &[(&str, fn() -> TestFuture)] = &[
-    ("the_console_page_is_served_at_the_root_and_under_ui", || Box::pin(the_console_page_is_served_at_the_root_and_under_ui())),
+    ("the_console_page_is_served_at_the_root_and_under_ui", || {
+        Box::pin(the_console_page_is_served_at_the_root_and_under_ui())
+    }),
     ("assets_have_their_content_type_and_revalidate_with_etags", || {
         Box::pin(assets_have_their_content_type_and_revalidate_with_etags())
     }),
@@ -80,11 +82,8 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
     println!("\nrunning {} tests", selected.len());
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let mut reasons = Vec::new();
@@ -450,7 +449,10 @@ async fn drive(session: &Session, base_url: &str, shots: &std::path::Path) -> Re
     let rows = session.find_all(By::Css("tr.journal-row")).await?.len();
     let summary = session.text_of(By::Css(".results-summary")).await?;
     let total = session
-        .execute("return document.querySelector('.results-summary').textContent.match(/of (\\d+) requests/)[1];", serde_json::json!([]))
+        .execute(
+            "return document.querySelector('.results-summary').textContent.match(/of (\\d+) requests/)[1];",
+            serde_json::json!([]),
+        )
         .await?;
     let total: usize = total.as_str().and_then(|t| t.parse().ok()).ok_or_else(|| anyhow!("no total in {summary:?}"))?;
     ensure!(rows >= 1 && rows < total, "the filter narrowed {total} requests to {rows} rows");
