@@ -40,8 +40,11 @@ enum Outcome {
 
 type TestFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
+/// A test: its name and how to start it.
+type Test = (&'static str, fn() -> TestFuture);
+
 /// Every test of this binary, by name.
-const TESTS: &[(&str, fn() -> TestFuture)] = &[
+const TESTS: &[Test] = &[
     ("the_console_page_is_served_at_the_root_and_under_ui", || {
         Box::pin(the_console_page_is_served_at_the_root_and_under_ui())
     }),
