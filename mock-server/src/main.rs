@@ -136,7 +136,21 @@ async fn snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
         summary.managed_keys,
         summary.associated_resources
     );
+    if args.out.as_os_str() != "-" {
+        // A command that runs as printed (with uko-mock installed, README.md's Set-up).
+        eprintln!("serve it with: uko-mock --fixture {}", shell_word(&args.out.display().to_string()));
+    }
     Ok(())
+}
+
+/// `text` as one shell word: as is when it needs no quoting, else in single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// IBM's public IAM endpoint, the default for an IBM Cloud `--from`.

@@ -223,3 +223,40 @@ async fn unknown_control_paths_say_no_such_control_route() {
     let uko = app.send(root(&app, Method::GET, "/api/v4/nope")).await.assert_status(StatusCode::NOT_FOUND);
     assert!(uko.json()["errors"][0]["message"].as_str().unwrap().contains("does not exist in UKO API v4"));
 }
+
+#[tokio::test]
+async fn the_serve_line_snapshot_prints_runs_as_printed() {
+    let app = TestApp::spawn().await;
+    let directory = scratch("serve-line");
+    let out = directory.join("copy of tenant.json").display().to_string();
+    let output = uko_mock(&["snapshot", "--from", &app.base_url, "--out", &out]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let printed = stderr.lines().find_map(|line| line.strip_prefix("serve it with: ")).expect(&stderr).to_owned();
+    assert_eq!(printed, format!("uko-mock --fixture '{out}'"));
+
+    // The printed line, as a shell runs it, with uko-mock on PATH (as `cargo install` puts it).
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_uko-mock")).parent().unwrap().display().to_string();
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
+    let mut served = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec {printed} --port 0 --log error"))
+        .env("PATH", path)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(served.stdout.take().unwrap()));
+    let fixture_line = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.trim_start().starts_with("fixture:") {
+                return line;
+            }
+        }
+        String::new()
+    })
+    .await
+    .unwrap();
+    assert!(fixture_line.contains("Snapshot of the UKO tenant at"), "{fixture_line}");
+    served.kill().await.unwrap();
+}
