@@ -580,6 +580,22 @@ async fn drive(session: &Session, base_url: &str, shots: &std::path::Path) -> Re
     }
     shot("14-templates").await?;
 
+    // Reset makes a fresh instance: the journal starts empty, so the earlier syncs are gone from it.
+    session.click(By::Css("a[data-section='mock']")).await?;
+    session.click(By::XPath("//button[.='Reset instance…']")).await?;
+    let confirm = session.text_of(By::Css("dialog[open]")).await?;
+    ensure!(confirm.contains("the journal starts empty"), "the reset dialog says what goes: {confirm}");
+    session.click(By::XPath("//dialog[@open]//button[normalize-space()='Reset']")).await?;
+    session
+        .wait(By::XPath("//p[contains(@class,'notice-title')][.='The instance was reset to the served fixture.']"))
+        .await?;
+    session.click(By::Css("a[data-section='journal']")).await?;
+    session.wait(By::Css(".results-summary")).await?;
+    session.wait(By::XPath("//p[contains(@class,'results-summary')][contains(.,'last poll')]")).await?;
+    let sync_rows = session.find_all(By::XPath(sync_row)).await?;
+    ensure!(sync_rows.is_empty(), "after a reset the journal no longer lists the earlier syncs");
+    shot("14b-journal-after-reset").await?;
+
     // 10. Connection: a wrong API key is refused by IAM with its message; the right one signs in again.
     session.click(By::Css("#connection-button")).await?;
     session.fill(By::Css("dialog[open] input[name='apikey']"), "not-the-key").await?;

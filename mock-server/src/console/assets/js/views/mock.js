@@ -263,7 +263,7 @@ function statePanel() {
     clearNotice(result);
     const confirmed = await confirmAction({
       title: 'Reset the instance?',
-      body: h('p', {}, 'All keys, keystores, fault rules and the clock go back to the fixture the mock was started with. Changes made since are lost.'),
+      body: h('p', {}, 'All keys, keystores, fault rules and the clock go back to the fixture the mock was started with, and the journal starts empty: a reset is a fresh instance. Changes made since are lost.'),
       confirmLabel: 'Reset',
       danger: true,
     });
