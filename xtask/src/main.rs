@@ -1,5 +1,5 @@
 //! Project automation, run as `cargo xtask <command>`:
-//! - `ci`: what `.ci/run` checks (fmt, clippy, tests), for running locally.
+//! - `ci`: what `.ci/run` checks (fmt, clippy, tests, the README's shell blocks), for running locally.
 //! - `bench [--quick] [--only GROUP]`: the ratio benchmarks of BENCHMARKS.md.
 //! - `baseline-server`: the bare axum server the benchmarks compare against (started by `bench`).
 //! - `load URL`: the benchmarks' load generator alone, for profiling a running server.
@@ -46,7 +46,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some("--help") | Some("-h") | None => {
             println!("usage: cargo xtask <command>\n");
-            println!("  ci                 cargo fmt --check, clippy -D warnings, tests (as .ci/run does)");
+            println!("  ci                 cargo fmt --check, clippy -D warnings, tests, docs (as .ci/run does)");
             println!("  bench [--quick]    build release binaries and measure the BENCHMARKS.md figures");
             println!("                     (--quick: a short smoke run that proves the benchmarks still work;");
             println!("                     --only start|memory|throughput|list|durable|conformance: one group)");
@@ -93,5 +93,6 @@ fn ci() -> anyhow::Result<()> {
             bail!("cargo {} failed", step.join(" "));
         }
     }
-    Ok(())
+    println!("== cargo xtask docs");
+    docs::run()
 }
