@@ -144,8 +144,10 @@ pub struct SnapshotArgs {
     pub apikey: Option<String>,
 
     /// IAM endpoint for --apikey (POST {iam-url}/identity/token); for a uko-mock, its own root URL.
-    #[arg(long, env = "UKO_IAM_URL", default_value = "https://iam.cloud.ibm.com")]
-    pub iam_url: String,
+    /// Default: https://iam.cloud.ibm.com when --from is an IBM Cloud host; required otherwise, so an API
+    /// key meant for a mock is never sent to IBM.
+    #[arg(long, env = "UKO_IAM_URL")]
+    pub iam_url: Option<String>,
 
     /// Bearer token sent as-is (wins over --apikey). Without either, no Authorization header is sent.
     #[arg(long, env = "UKO_TOKEN", hide_env_values = true)]

@@ -48,8 +48,9 @@ pub const DEFAULT_FIXTURE_JSON: &str = include_str!("../../fixtures/default.json
 pub struct Fixture {
     /// What situation the fixture sets up, in a sentence or two.
     pub description: String,
-    /// Seed of the instance's random generator (ids, native key ids, flapping decisions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Seed of the instance's random generator (ids, native key ids, flapping decisions). A number, or
+    /// a string of digits: written as a string above 2^53 - 1 (see [`exact_u64`]).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "exact_u64")]
     pub seed: Option<u64>,
     #[serde(default)]
     pub clock: FixtureClock,
@@ -76,8 +77,9 @@ pub struct Fixture {
     /// Fault rules active from the start (see `domain::faults`); rules without an id get `rule-N`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultRule>,
-    /// State of the fault plan's generator (export writes it; default: derived from `seed`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// State of the fault plan's generator (export writes it; default: derived from `seed`). Written like
+    /// `seed`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "exact_u64")]
     pub fault_seed: Option<u64>,
 }
 
@@ -822,10 +824,101 @@ fn set_key_state(instance: &mut Instance, key_id: &str, state: KeyState) {
     }
 }
 
+/// 64-bit seeds that survive JSON tools which read every number as a double (jq 1.6, JavaScript, Python's
+/// `json` with some settings round to 53 bits): a value above 2^53 - 1 is written as a string of digits;
+/// either form is read.
+mod exact_u64 {
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Serializer;
+
+    /// The largest integer a double holds exactly.
+    pub(super) const MAX_EXACT_IN_DOUBLE: u64 = (1 << 53) - 1;
+
+    pub(super) fn serialize<S: Serializer>(value: &Option<u64>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) if *value > MAX_EXACT_IN_DOUBLE => serializer.serialize_str(&value.to_string()),
+            Some(value) => serializer.serialize_u64(*value),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+        deserializer.deserialize_any(SeedVisitor)
+    }
+
+    struct SeedVisitor;
+
+    impl<'de> Visitor<'de> for SeedVisitor {
+        type Value = Option<u64>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("an unsigned 64-bit integer, as a number or a string of digits")
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            Ok(Some(value))
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            u64::try_from(value)
+                .map(Some)
+                .map_err(|_| E::custom(format!("expected a seed of at least 0, found {value}")))
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            text.parse::<u64>()
+                .map(Some)
+                .map_err(|_| E::custom(format!("expected a seed as a string of digits below 2^64, found '{text}'")))
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(SeedVisitor)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::{StatusInKeystoreStatus, SyncFlag, SyncFlagDetail};
+
+    #[test]
+    fn seeds_above_2_pow_53_are_written_as_strings_and_survive_a_double_round_trip() {
+        let mut fixture = Fixture::default_fixture().unwrap();
+        fixture.seed = Some(u64::MAX - 6);
+        fixture.fault_seed = Some(exact_u64::MAX_EXACT_IN_DOUBLE);
+        let text = fixture.to_json();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["seed"], serde_json::json!((u64::MAX - 6).to_string()));
+        assert_eq!(value["fault_seed"], serde_json::json!(exact_u64::MAX_EXACT_IN_DOUBLE), "2^53 - 1 stays a number");
+        // What a tool that reads numbers as doubles writes back (jq 1.6): every number through f64.
+        fn through_doubles(value: &mut serde_json::Value) {
+            match value {
+                serde_json::Value::Number(n) => *n = serde_json::Number::from_f64(n.as_f64().unwrap()).unwrap(),
+                serde_json::Value::Array(items) => items.iter_mut().for_each(through_doubles),
+                serde_json::Value::Object(map) => map.values_mut().for_each(through_doubles),
+                _ => {}
+            }
+        }
+        let mut rounded = value.clone();
+        through_doubles(&mut rounded);
+        // serde_json writes an integral double like 9007199254740991.0; jq writes it as an integer.
+        let rounded = serde_json::to_string(&rounded).unwrap().replace(".0,", ",").replace(".0}", "}");
+        let back = Fixture::from_json(&rounded).unwrap();
+        assert_eq!(back.seed, Some(u64::MAX - 6));
+        assert_eq!(back.fault_seed, Some(exact_u64::MAX_EXACT_IN_DOUBLE));
+        assert_eq!(Fixture::from_json(&text).unwrap(), fixture);
+        let refused = Fixture::from_json(r#"{"description": "x", "seed": "-1"}"#).unwrap_err();
+        assert!(refused.to_string().contains("expected a seed as a string of digits"), "{refused}");
+    }
 
     fn fixtures_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")

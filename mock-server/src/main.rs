@@ -1,9 +1,14 @@
 //! The `uko-mock` binary: parses the command line, sets up logging, loads the fixture (and the state file),
 //! binds, prints how to connect, and serves until Ctrl-C or SIGTERM. All logic lives in the library.
+//!
+//! A startup error (port in use, a missing or malformed fixture, a bad state file) is one line on stderr
+//! naming what is wrong and what to do, and exit code 1: never anyhow's multi-line report, never a
+//! backtrace, whatever `RUST_BACKTRACE` says.
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
 use clap::Parser;
 use tokio::net::TcpListener;
 use uko_mock::config::{Command, Config, SnapshotArgs};
@@ -16,19 +21,37 @@ use uko_mock::web::auth::{Auth, AuthMode};
 use uko_mock::web::AppState;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let config = Config::parse();
-    if let Some(Command::Snapshot(args)) = &config.command {
-        return snapshot(args).await;
+    let outcome = match &config.command {
+        Some(Command::Snapshot(args)) => snapshot(args).await,
+        None => serve(&config).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` is the context chain on one line; a multi-line cause is folded into it.
+            let line = format!("{error:#}").replace('\n', " ");
+            eprintln!("uko-mock: error: {line}");
+            ExitCode::FAILURE
+        }
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).context("invalid --log filter")?)
-        .with_writer(std::io::stderr)
-        .init();
+}
+
+/// Serves until Ctrl-C or SIGTERM. Every error says what to do in its last clause.
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .map_err(|error| anyhow!("invalid --log filter '{}': {error}; try --log info", config.log))?;
+    // Colour codes only for a terminal: a log redirected to a file or a CI log stays plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 
     let (store, description) = match &config.fixture {
-        Some(path) => uko_mock::server::store_from_fixture_file(path, config.seed)
-            .with_context(|| format!("cannot serve fixture {}", path.display()))?,
+        Some(path) => uko_mock::server::store_from_fixture_file(path, config.seed).map_err(|error| {
+            anyhow!(
+                "cannot serve the fixture: {error}; fix the file (fixtures/README.md describes the format) or pass another --fixture"
+            )
+        })?,
         None => {
             let fixture = Fixture::default_fixture().context("the built-in default fixture is invalid")?;
             let description = fixture.description.clone();
@@ -39,9 +62,11 @@ async fn main() -> anyhow::Result<()> {
     };
     store.set_journal_capacity(config.journal_size);
     if let Some(path) = &config.state_file {
-        uko_mock::persistence::attach(&store, path).context(
-            "refusing to start: the state file cannot be used (an existing one is left untouched; fix or move it, or pass another --state-file)",
-        )?;
+        uko_mock::persistence::attach(&store, path).map_err(|error| {
+            anyhow!(
+                "cannot use the state file: {error}; it was left untouched: fix or move it, or pass another --state-file"
+            )
+        })?;
     }
     if let Some(profile) = config.profile {
         store.set_profile(profile);
@@ -50,8 +75,8 @@ async fn main() -> anyhow::Result<()> {
     let auth = Auth::new(config.auth, config.api_keys.clone(), config.tokens.clone(), config.token_ttl);
 
     let address = SocketAddr::new(config.bind, config.port);
-    let listener = TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
-    let bound = listener.local_addr()?;
+    let listener = TcpListener::bind(address).await.map_err(|error| cannot_listen(address, &error))?;
+    let bound = listener.local_addr().context("cannot read the bound address")?;
     if !bound.ip().is_loopback() {
         tracing::warn!(%bound, "listening on a non-loopback address: other machines can reach this mock");
     }
@@ -66,8 +91,8 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let https_bound = https_listener.as_ref().map(TcpListener::local_addr).transpose()?;
-    let tls = tls_identity(&config, https_bound.map_or(bound.port(), |a| a.port()))?;
-    print_banner(&config, bound, &description, profile);
+    let tls = tls_identity(config, https_bound.map_or(bound.port(), |a| a.port()))?;
+    print_banner(config, bound, &description, profile);
     if let Some(identity) = &tls {
         print_tls_banner(identity, https_bound.unwrap_or(bound));
     }
@@ -91,12 +116,28 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The bind failure with what to do about it: a port in use is the common case (another uko-mock).
+fn cannot_listen(address: SocketAddr, error: &std::io::Error) -> anyhow::Error {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow!(
+            "cannot listen on {address}: the port is in use (another uko-mock?); stop that process, or pass --port 0 to pick a free port"
+        ),
+        std::io::ErrorKind::PermissionDenied => anyhow!(
+            "cannot listen on {address}: permission denied; pick a port above 1023 with --port, or --port 0 for a free one"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => anyhow!(
+            "cannot listen on {address}: this machine has no such address; pass --bind 127.0.0.1 or another local address"
+        ),
+        _ => anyhow!("cannot listen on {address}: {error}; pass another --bind or --port (--port 0 picks a free port)"),
+    }
+}
+
 /// `uko-mock snapshot`: a failure is one line on stderr and exit code 1.
 async fn snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
     use uko_mock::snapshot::{Credentials, Options};
     let credentials = match (&args.token, &args.apikey) {
         (Some(token), _) => Credentials::Token(token.clone()),
-        (None, Some(apikey)) => Credentials::ApiKey { apikey: apikey.clone(), iam_url: args.iam_url.clone() },
+        (None, Some(apikey)) => Credentials::ApiKey { apikey: apikey.clone(), iam_url: iam_url_for(args)? },
         (None, None) => Credentials::None,
     };
     let options = Options {
@@ -122,6 +163,10 @@ async fn snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
         summary.managed_keys,
         summary.associated_resources
     );
+    if args.out.as_os_str() != "-" {
+        // A command that runs as printed (with uko-mock installed, README.md's Set-up).
+        eprintln!("serve it with: uko-mock --fixture {}", shell_word(&args.out.display().to_string()));
+    }
     Ok(())
 }
 
@@ -170,6 +215,41 @@ fn print_tls_banner(identity: &TlsIdentity, https: SocketAddr) {
     print!("{banner}");
 }
 
+/// `text` as one shell word: as is when it needs no quoting, else in single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// IBM's public IAM endpoint, the default for an IBM Cloud `--from`.
+const IBM_CLOUD_IAM_URL: &str = "https://iam.cloud.ibm.com";
+
+/// Where `--apikey` is exchanged: `--iam-url`, else IBM's IAM for an IBM Cloud host (said on stderr), else
+/// an error: an API key meant for a mock or a private endpoint must not travel to IBM unasked.
+fn iam_url_for(args: &SnapshotArgs) -> anyhow::Result<String> {
+    if let Some(iam_url) = &args.iam_url {
+        return Ok(iam_url.clone());
+    }
+    let host = reqwest::Url::parse(&args.from).ok().and_then(|url| url.host_str().map(str::to_owned));
+    let is_ibm_cloud = host.as_deref().is_some_and(|host| {
+        host.ends_with(".cloud.ibm.com") || host.ends_with(".appdomain.cloud") || host == "cloud.ibm.com"
+    });
+    if is_ibm_cloud {
+        eprintln!("exchanging the API key at {IBM_CLOUD_IAM_URL} (IBM Cloud IAM; --iam-url changes it)");
+        Ok(IBM_CLOUD_IAM_URL.to_owned())
+    } else {
+        Err(anyhow!(
+            "--apikey needs --iam-url when --from ({}) is not an IBM Cloud host; for a uko-mock pass its root, e.g. --iam-url {}, or send a token with --token",
+            args.from,
+            args.from.trim_end_matches('/').trim_end_matches("/api/v4")
+        ))
+    }
+}
+
 fn print_banner(config: &Config, bound: SocketAddr, description: &str, profile: Profile) {
     let host = if bound.ip().is_unspecified() { format!("127.0.0.1:{}", bound.port()) } else { bound.to_string() };
     let base = if config.tls { format!("https://{host}") } else { format!("http://{host}") };
@@ -187,6 +267,7 @@ fn print_banner(config: &Config, bound: SocketAddr, description: &str, profile: 
     say!("  service URL:  {base}  (IBM SDKs, Terraform)");
     say!("  API base:     {base}/api/v4  (curl, plain HTTP clients)");
     say!("  IAM URL:      {base}  (POST /identity/token)");
+    say!("  console:      {base}/  (the web console: open it in a browser)");
     say!("  profile:      {}  ({})", profile.as_str(), profile.summary());
     match config.auth {
         AuthMode::Iam => {

@@ -53,6 +53,8 @@ pub fn app_with_limits(state: AppState, limits: Limits) -> impl AppService {
         .route("/identity/token", post(auth::iam_token))
         .route("/identity/keys", axum::routing::get(auth::iam_keys))
         .nest("/__mock/v1", crate::control::control_router(&state))
+        // Nesting does not match the trailing slash, which is how the index is usually typed.
+        .route("/__mock/v1/", axum::routing::get(crate::control::index))
         .merge(crate::console::console_router())
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .with_state(state);

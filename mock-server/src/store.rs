@@ -189,7 +189,7 @@ impl Store {
         self.existing(instance_id).and_then(|handle| lock(&handle).key_statuses(key_id))
     }
 
-    /// Replaces an instance's whole state (load fixture, reset); its journal stays.
+    /// Replaces an instance's whole state (a fixture load); its journal stays (the control plane's reset empties it).
     pub fn replace_instance(&self, instance_id: &str, instance: Instance) {
         let handle = self.handle(instance_id);
         lock(&handle).replace_state(instance);

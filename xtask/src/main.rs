@@ -1,15 +1,17 @@
 //! Project automation, run as `cargo xtask <command>`:
-//! - `ci`: what `.ci/run` checks (fmt, clippy, tests), for running locally.
+//! - `ci`: what `.ci/run` checks (fmt, clippy, tests, the README's shell blocks), for running locally.
 //! - `bench [--quick] [--only GROUP]`: the ratio benchmarks of BENCHMARKS.md.
 //! - `baseline-server`: the bare axum server the benchmarks compare against (started by `bench`).
 //! - `load URL`: the benchmarks' load generator alone, for profiling a running server.
 //! - `hostile [--cases N]`: the hostile-input campaign at benchmark size (100,000 cases), figures recorded.
 //! - `soak [--minutes N]`: mixed load on loopback against the real binary, RSS sampled and checked flat.
 //! - `schemathesis`: schemathesis against the live mock and its OpenAPI document (`scripts/schemathesis.sh`).
+//! - `docs`: the README files' shell blocks against a live mock (`docs.rs`).
 //!
 //! xtask depends on no workspace crate: it drives cargo and the built binaries.
 
 mod bench;
+mod docs;
 mod process;
 mod reliability;
 mod tidy;
@@ -29,6 +31,7 @@ fn main() -> anyhow::Result<()> {
         Some("hostile") => reliability::hostile(&arguments[1..]),
         Some("soak") => reliability::soak(&arguments[1..]),
         Some("schemathesis") => reliability::schemathesis(),
+        Some("docs") => docs::run(),
         Some("tidy") => {
             let problems = tidy::problems(&project_root());
             for problem in &problems {
@@ -43,7 +46,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some("--help") | Some("-h") | None => {
             println!("usage: cargo xtask <command>\n");
-            println!("  ci                 cargo fmt --check, clippy -D warnings, tests (as .ci/run does)");
+            println!("  ci                 cargo fmt --check, clippy -D warnings, tests, docs (as .ci/run does)");
             println!("  bench [--quick]    build release binaries and measure the BENCHMARKS.md figures");
             println!("                     (--quick: a short smoke run that proves the benchmarks still work;");
             println!("                     --only start|memory|throughput|list|durable|conformance: one group)");
@@ -57,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             println!("  soak [--minutes N] mixed load against the real binary, RSS sampled every 5 s (default 10);");
             println!("                     figures in target/soak/results.json");
             println!("  schemathesis       schemathesis against the live mock and its OpenAPI document");
+            println!("  docs               run the README files' shell blocks against a live mock (as CI does)");
             Ok(())
         }
         Some(other) => bail!("unknown command '{other}'; run `cargo xtask --help`"),
@@ -89,5 +93,6 @@ fn ci() -> anyhow::Result<()> {
             bail!("cargo {} failed", step.join(" "));
         }
     }
-    Ok(())
+    println!("== cargo xtask docs");
+    docs::run()
 }

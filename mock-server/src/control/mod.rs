@@ -5,23 +5,8 @@
 //! Every instance-scoped route exists twice: `/__mock/v1/instances/{instance_id}/…` for an isolated
 //! instance (created on first use, like `/instances/{id}/api/v4`) and `/__mock/v1/…` for `default`.
 //!
-//! | Route | Does |
-//! |---|---|
-//! | `GET /health` | readiness; open even when an admin token is set |
-//! | `GET /instances` | ids of the instances that exist |
-//! | `PUT /instances/{id}` | creates or replaces an instance from the fixture in the body (empty: the served fixture) |
-//! | `DELETE /instances/{id}` | removes an isolated instance (not `default`) |
-//! | `POST /reset` | the instance back to the served fixture |
-//! | `POST /fixture?mode=replace\|merge` | loads a fixture; `merge` adds or overwrites records by id |
-//! | `GET /export[?include_secrets=true]` | the instance as a fixture that loads back into an equal instance; keystore credentials masked (`***`) unless `include_secrets=true` |
-//! | `GET /openapi.json` | the OpenAPI document of the UKO surface this mock serves; open like `/health` |
-//! | `GET`, `POST`, `DELETE /faults`, `DELETE /faults/{rule_id}` | the fault plan |
-//! | `GET /keystores/{id}/copies`, `PUT /keystores/{id}/copies/{managed_key_id}` | what a keystore holds |
-//! | `PUT /keystores/{id}/reachability` | whether a keystore answers, and its configuration error |
-//! | `GET /clock`, `POST /clock/advance` | the instance clock |
-//! | `GET /journal?since=&limit=` | served UKO requests with `seq >= since` |
-//! | `GET`, `PATCH /settings` | behaviour switches (`domain::Settings`) |
-//! | `POST /associated_resources` | seeds an associated resource |
+//! Every route, with a line saying what it does, is listed once in [`routes::CONTROL_ROUTES`]; the index
+//! `GET /__mock/v1/`, the control plane's OpenAPI document and README.md's table follow from it.
 //!
 //! Handlers only translate; the rules live in `domain` (copies, reachability, clock, faults, journal) and
 //! `fixture` (loading, merging, exporting). A change is made durable ([`Store::persist`]) before the answer.
@@ -30,8 +15,11 @@
 
 mod instances;
 mod journal_feed;
+mod routes;
 mod simulation;
 mod state;
+
+pub(crate) use routes::index;
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
@@ -57,7 +45,13 @@ pub(crate) fn control_router(state: &AppState) -> Router<AppState> {
         .merge(scoped.clone())
         .nest("/instances/{instance_id}", scoped)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), access::require_admin));
-    Router::new().route("/health", get(instances::health)).route("/openapi.json", get(openapi)).merge(guarded)
+    Router::new()
+        .route("/", get(routes::index))
+        .route("/health", get(instances::health))
+        .route("/openapi.json", get(openapi))
+        .route("/control-openapi.json", get(routes::openapi))
+        .merge(guarded)
+        .fallback(routes::no_such_control_route)
 }
 
 /// `GET /openapi.json`: the OpenAPI document of the UKO surface (public information, open like `/health`).
@@ -102,14 +96,7 @@ impl FromRequestParts<AppState> for Scope {
             .or_else(|| parts.extensions.get::<InstanceScope>().map(|scope| scope.0.as_str().to_owned()))
             .unwrap_or_else(|| DEFAULT_INSTANCE.to_owned());
         if crate::store::InstanceId::parse(&instance_id).is_none() {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_path_parameter",
-                format!(
-                    "The instance id must be 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'; found '{instance_id}'"
-                ),
-            )
-            .with_target(TargetType::Parameter, "instance_id"));
+            return Err(ApiError::invalid_instance_id(&instance_id));
         }
         if !state.store.admits(&instance_id) {
             return Err(ApiError::too_many_instances(&instance_id));

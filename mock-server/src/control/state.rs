@@ -23,7 +23,7 @@ enum LoadMode {
     Merge,
 }
 
-/// `POST /reset`: the instance back to the served fixture; its journal stays.
+/// `POST /reset`: the instance back to the served fixture, as a fresh one: its journal is emptied too.
 pub(super) async fn reset_instance(
     State(state): State<AppState>,
     scope: Scope,
@@ -31,6 +31,9 @@ pub(super) async fn reset_instance(
     let fresh = state.store.fresh_instance(&scope.0);
     change(&state, &scope, |instance| {
         instance.replace_state(fresh);
+        // A reset is a fresh instance, journal included; sequence numbers still never repeat, so a reader
+        // polling with `since` sees only what comes after the reset.
+        instance.journal.clear();
         Ok(Json(InstanceSummary::of(instance)))
     })
     .await

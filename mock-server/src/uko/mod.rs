@@ -209,7 +209,11 @@ pub async fn respond(state: &AppState, ctx: &Ctx, command: Command) -> Result<Re
         return Ok(dropped_connection());
     }
     match (outcome.result, outcome.faults.error) {
-        (Some(Ok(answer)), _) => Ok(render(ctx, answer).into_response()),
+        (Some(Ok(answer)), _) => {
+            // Only on success: after a refused parameter the lookups stop, and the rest would look unknown.
+            crate::web::unknown::warn_unknown_query_parameters(ctx.params.unread());
+            Ok(render(ctx, answer).into_response())
+        }
         (Some(Err(error)), _) => Err(error.into()),
         (None, Some(injected)) => {
             let status = StatusCode::from_u16(injected.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);

@@ -6,6 +6,8 @@
 //! `domain::Error::Invalid` naming the parameter; parameters are checked in a fixed order per list, so
 //! that the first refused one is always the one reported.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use time::Date;
 
 use crate::domain::clock::parse_date;
@@ -14,15 +16,25 @@ use crate::domain::types::*;
 use crate::domain::{Error, Result};
 
 /// Query parameters as received.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Params {
     pairs: Vec<(String, String)>,
+    /// Bit `i` is set once pair `i` was looked up by its name: the pairs never looked up are the parameters
+    /// the operation does not know (UKO ignores them, so does the mock, but it says so: [`Params::unread`]).
+    /// Pairs past the 64th are not tracked.
+    read: AtomicU64,
+}
+
+impl Clone for Params {
+    fn clone(&self) -> Self {
+        Params { pairs: self.pairs.clone(), read: AtomicU64::new(self.read.load(Ordering::Relaxed)) }
+    }
 }
 
 impl Params {
     /// Wraps decoded pairs.
     pub fn new(pairs: Vec<(String, String)>) -> Self {
-        Params { pairs }
+        Params { pairs, read: AtomicU64::new(0) }
     }
 
     /// All pairs, in request order (used to rebuild paging links).
@@ -32,11 +44,13 @@ impl Params {
 
     /// A single-valued parameter (the last occurrence wins).
     pub fn one(&self, name: &str) -> Option<&str> {
+        self.mark_read(name);
         self.pairs.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// A multi-valued parameter: every occurrence, split on commas, blanks dropped.
     pub fn list(&self, name: &str) -> Vec<String> {
+        self.mark_read(name);
         self.pairs
             .iter()
             .filter(|(n, _)| n == name)
@@ -48,7 +62,30 @@ impl Params {
     }
 
     pub fn has(&self, name: &str) -> bool {
+        self.mark_read(name);
         self.pairs.iter().any(|(n, _)| n == name)
+    }
+
+    /// The names of the parameters no lookup asked for: unknown to the operation that served the request.
+    pub fn unread(&self) -> impl Iterator<Item = &str> {
+        let read = self.read.load(Ordering::Relaxed);
+        self.pairs.iter().take(64).enumerate().filter(move |(i, _)| read & (1 << i) == 0).map(|(_, (n, _))| n.as_str())
+    }
+
+    fn mark_read(&self, name: &str) {
+        // Most requests have no query: nothing to mark.
+        if self.pairs.is_empty() {
+            return;
+        }
+        let mut bits = 0u64;
+        for (i, (n, _)) in self.pairs.iter().take(64).enumerate() {
+            if n == name {
+                bits |= 1 << i;
+            }
+        }
+        if bits != 0 {
+            self.read.fetch_or(bits, Ordering::Relaxed);
+        }
     }
 
     /// A multi-valued enum parameter; an unknown value is a 400 naming the parameter.

@@ -68,6 +68,19 @@ impl ApiError {
         )
     }
 
+    /// 400 for an instance id (`/instances/{id}/…`, `/__mock/v1/instances/{id}/…`) that breaks the rules
+    /// of `store::InstanceId`.
+    pub fn invalid_instance_id(instance_id: &str) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_path_parameter",
+            format!(
+                "The instance id must be 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'; found '{instance_id}'"
+            ),
+        )
+        .with_target(TargetType::Parameter, "instance_id")
+    }
+
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)

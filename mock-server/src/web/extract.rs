@@ -46,7 +46,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if !value.is_object() {
         return Err(ApiError::invalid_json("The request body must be a JSON object"));
     }
-    serde_path_to_error::deserialize(value).map_err(|error| {
+    let unknown: Vec<String> =
+        super::unknown::unknown_body_fields::<T>(&value).into_iter().map(str::to_owned).collect();
+    let parsed = serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner().to_string();
         let field = if path == "." { String::new() } else { path };
@@ -57,5 +59,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             error.with_target(TargetType::Field, field)
         }
-    })
+    })?;
+    super::unknown::warn_unknown_body_fields(&unknown);
+    Ok(parsed)
 }

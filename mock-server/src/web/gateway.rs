@@ -70,7 +70,10 @@ async fn serve_request<S>(inner: S, limits: Limits, request: Request) -> Respons
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    let mut request = collapse_doubled_api_prefix(rewrite_instance_prefix(request));
+    let (mut request, invalid_instance) = match rewrite_instance_prefix(request) {
+        Ok(request) => (collapse_doubled_api_prefix(request), None),
+        Err((request, error)) => (request, Some(error)),
+    };
     let correlation_id = request
         .headers()
         .get(CORRELATION_HEADER)
@@ -81,12 +84,15 @@ where
     request.extensions_mut().insert(CorrelationId(correlation_id.clone()));
     let method = request.method().clone();
     let uri = request.uri().clone();
-    let response = match limit_request(limits, request).await {
-        Ok(request) => match inner.oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
+    let response = match invalid_instance {
+        Some(error) => error.into_response(),
+        None => match limit_request(limits, request).await {
+            Ok(request) => match inner.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            },
+            Err(refused) => refused,
         },
-        Err(refused) => refused,
     };
     finish_response(response, &method, &uri, correlation_id)
 }
@@ -245,10 +251,20 @@ fn collapse_doubled_api_prefix(mut request: Request) -> Request {
         return request;
     };
     if !DOUBLED_PREFIX_WARNED.swap(true, Ordering::Relaxed) {
+        // The root the client reached, from its Host header: the port this server really listens on.
+        let root = match request
+            .headers()
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .filter(|host| host.len() <= 255)
+        {
+            Some(host) => format!("http://{host}"),
+            None => "the server root".to_owned(),
+        };
         tracing::warn!(
             path = %request.uri().path(),
             "a client sent /api/v4/api/v4/...: its service URL ends in /api/v4, but IBM's SDKs add /api/v4 themselves; \
-             give them the server root (e.g. http://127.0.0.1:9549). Served as /api/v4/... (logged once; later ones at debug)"
+             give them the server root ({root}). Served as /api/v4/... (logged once; later ones at debug)"
         );
     } else {
         tracing::debug!(path = %request.uri().path(), "doubled /api/v4 prefix served as /api/v4");
@@ -258,21 +274,23 @@ fn collapse_doubled_api_prefix(mut request: Request) -> Request {
 }
 
 /// Maps `/instances/{id}/api/v4/...` onto `/api/v4/...` with the instance id as an extension. Runs
-/// before routing so the rewritten path is the one routed.
-fn rewrite_instance_prefix(mut request: Request) -> Request {
+/// before routing so the rewritten path is the one routed. An id that breaks the rules is a 400 naming
+/// them (not a 404: the client addressed an instance, just not a valid one).
+#[allow(clippy::result_large_err)] // Handed back whole so the refusal is answered like any other request.
+fn rewrite_instance_prefix(mut request: Request) -> Result<Request, (Request, ApiError)> {
     let path = request.uri().path();
     if let Some(rest) = path.strip_prefix("/instances/") {
         let (instance_id, tail) = rest.split_once('/').unwrap_or((rest, ""));
         let Some(instance_id) = InstanceId::parse(instance_id) else {
-            // Left unrewritten, the path matches no route and gets the UKO-shaped 404.
-            return request;
+            let error = ApiError::invalid_instance_id(instance_id);
+            return Err((request, error));
         };
         if let Some(uri) = with_path(request.uri(), &format!("/{tail}")) {
             *request.uri_mut() = uri;
             request.extensions_mut().insert(InstanceScope(instance_id));
         }
     }
-    request
+    Ok(request)
 }
 
 /// The request's path-and-query with another path (the query kept), as the router will see it.

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub(crate) mod gateway;
+pub(crate) mod unknown;
 
 pub use error::ApiError;
 

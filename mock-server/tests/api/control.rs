@@ -270,6 +270,8 @@ async fn reset_brings_the_instance_back_to_the_served_fixture() {
     mock.post("/api/v4/vaults", &json!({"name": "Temporary"})).await;
     mock.add_fault(json!({"operation": "ListVaults", "effect": {"kind": "latency", "millis": 1}})).await;
     mock.post("/__mock/v1/clock/advance", &json!({"seconds": 3600})).await;
+    let before = mock.get("/__mock/v1/journal").await.body;
+    assert_eq!(before["entries"].as_array().unwrap().len(), 1, "{before}");
 
     let reset = mock.post("/__mock/v1/reset", &json!({})).await;
 
@@ -277,7 +279,14 @@ async fn reset_brings_the_instance_back_to_the_served_fixture() {
     assert_eq!(reset.body["vaults"], 1);
     assert_eq!(reset.body["fault_rules"], 0);
     assert_eq!(reset.body["now"], "2026-01-01T09:00:00.000Z");
+    // A reset is a fresh instance: the journal starts empty, and its sequence numbers go on (a reader
+    // polling with `since` sees only what follows the reset).
+    let after = mock.get("/__mock/v1/journal").await.body;
+    assert_eq!(after["entries"], json!([]), "{after}");
+    assert_eq!(after["next_seq"], before["next_seq"], "{after}");
     assert_eq!(mock.get("/api/v4/vaults").await.body["total_count"], 1);
+    let journal = mock.get("/__mock/v1/journal").await.body;
+    assert_eq!(journal["entries"][0]["seq"], before["next_seq"], "{journal}");
 }
 
 #[tokio::test]

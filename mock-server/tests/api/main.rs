@@ -8,6 +8,8 @@ mod helpers;
 
 // IAM token flow, static tokens, the legacy UKO-Vault header.
 mod auth;
+// What a new user meets first: startup errors, banner, control-plane index and 404s, instance ids, unknown fields.
+mod first_hour;
 // SIGKILL of the real binary during a write load, with --state-file: acknowledged writes all survive.
 mod crash;
 // Every error class with its UKO error body: 400, 401, 404, 405, 406, 409, 412, 428.

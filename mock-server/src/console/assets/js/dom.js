@@ -68,6 +68,31 @@ export function humanize(code) {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
+// What an out-of-sync entry means, in words: UKO's detail codes name the key's side only
+// (`active_key_is_not_active_in_keystore` covers missing, inactive and wrong key alike), so the entry's
+// `status` tells which divergence it is.
+const DIVERGENCE_BY_STATUS = {
+  not_present: 'Missing in the keystore',
+  not_active: 'Present but inactive in the keystore',
+  wrong_key: 'Wrong key: the keystore holds other key material under this key’s id',
+  active: 'Still active in the keystore',
+  pending_destruction: 'Pending destruction in the keystore',
+  error: 'Keystore could not be checked',
+};
+
+/** A status-in-keystore entry's sync detail in plain words (the divergence when out of sync). */
+export function describeEntry(entry) {
+  if (!entry) return '';
+  const detail = entry.keystore_sync_flag_detail;
+  if (detail === 'target_keystore_removed_by_user' || detail === 'target_keystore_removed_by_user_contains_an_active_key') {
+    return humanize(detail);
+  }
+  if (entry.keystore_sync_flag === 'out_of_sync' || entry.keystore_sync_flag === 'error') {
+    return DIVERGENCE_BY_STATUS[entry.status] || humanize(detail);
+  }
+  return humanize(detail);
+}
+
 const KEYSTORE_TYPES = {
   ibm_cloud_kms: 'IBM Cloud KMS',
   aws_kms: 'AWS KMS',

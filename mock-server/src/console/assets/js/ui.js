@@ -107,11 +107,14 @@ export function menuButton(label, items, { id } = {}) {
     return entry;
   });
   const wrapper = h('div', { class: 'menu-wrapper' }, button, menu);
+  // Items can be hidden (their list item) where the action does not apply; the keyboard skips them.
+  const shown = () => entries.filter((entry) => !entry.parentElement.hidden);
 
   function open(focusIndex = 0) {
     menu.hidden = false;
     button.setAttribute('aria-expanded', 'true');
-    entries[focusIndex]?.focus();
+    const visible = shown();
+    visible[(focusIndex + visible.length) % Math.max(visible.length, 1)]?.focus();
     document.addEventListener('pointerdown', outside, true);
   }
   function close(returnFocus = true) {
@@ -133,14 +136,15 @@ export function menuButton(label, items, { id } = {}) {
   button.addEventListener('keydown', (event) => {
     if (unavailable()) return;
     if (event.key === 'ArrowDown') { event.preventDefault(); open(0); }
-    if (event.key === 'ArrowUp') { event.preventDefault(); open(entries.length - 1); }
+    if (event.key === 'ArrowUp') { event.preventDefault(); open(-1); }
   });
   menu.addEventListener('keydown', (event) => {
-    const index = entries.indexOf(document.activeElement);
-    const move = { ArrowDown: index + 1, ArrowUp: index - 1, Home: 0, End: entries.length - 1 }[event.key];
-    if (move !== undefined) {
+    const visible = shown();
+    const index = visible.indexOf(document.activeElement);
+    const move = { ArrowDown: index + 1, ArrowUp: index - 1, Home: 0, End: visible.length - 1 }[event.key];
+    if (move !== undefined && visible.length) {
       event.preventDefault();
-      entries[(move + entries.length) % entries.length].focus();
+      visible[(move + visible.length) % visible.length].focus();
     } else if (event.key === 'Escape') {
       event.preventDefault();
       close();

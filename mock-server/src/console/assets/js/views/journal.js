@@ -39,7 +39,7 @@ export async function render(main, ctx) {
     h('div', { class: 'table-wrap' },
       h('table', { class: 'table journal-table' },
         h('caption', { class: 'visually-hidden' }, 'Served requests, newest first'),
-        h('thead', {}, h('tr', {}, ['Seq', 'Time (instance clock)', 'Method', 'Path and operation', 'If-Match', 'Status', 'ETag', 'Fault']
+        h('thead', {}, h('tr', {}, ['Seq', 'Received (since start)', 'Method', 'Path and operation', 'If-Match', 'Status', 'ETag', 'Fault']
           .map((label) => h('th', { scope: 'col' }, label)))),
         body)));
 
@@ -53,7 +53,8 @@ export async function render(main, ctx) {
     entries.length = 0;
     draw();
   });
-  for (const control_ of [filter, conditionalOnly, errorsOnly]) control_.addEventListener('input', draw);
+  // Through a closure: an event listener is called with the Event, which draw must not take for a poll time.
+  for (const control_ of [filter, conditionalOnly, errorsOnly]) control_.addEventListener('input', () => draw());
   ctx.signal.addEventListener('abort', () => clearTimeout(timer));
 
   await poll();
@@ -89,7 +90,7 @@ export async function render(main, ctx) {
   }
 
   function draw(polledAt) {
-    if (polledAt) lastPoll = polledAt;
+    if (polledAt instanceof Date) lastPoll = polledAt;
     const text = filter.value.trim().toLowerCase();
     const shown = entries.filter((entry) => {
       if (conditionalOnly.checked && !entry.if_match) return false;
@@ -108,7 +109,9 @@ function row(entry) {
   const kind = entry.status === 0 ? 'dropped' : entry.status >= 500 ? 'server-error' : entry.status >= 400 ? 'client-error' : 'ok';
   return h('tr', { class: `journal-row journal-${kind}${entry.if_match ? ' journal-conditional' : ''}`, dataset: { seq: entry.seq } },
     h('td', { class: 'num' }, String(entry.seq)),
-    h('td', { class: 'nowrap' }, formatTime(entry.time)),
+    // Each row's own arrival (wall clock since the server started, to the millisecond); the instance's
+    // virtual clock, which only moves on changes, is in the tooltip.
+    h('td', { class: 'nowrap journal-received', title: `instance clock: ${formatTime(entry.time)}` }, receivedAt(entry)),
     h('td', { class: 'journal-method' }, entry.method),
     h('td', { class: 'journal-path' }, h('code', {}, entry.path),
       entry.operation ? h('span', { class: 'journal-operation' }, entry.operation) : null),
@@ -116,4 +119,10 @@ function row(entry) {
     h('td', { class: 'journal-status' }, h('span', { class: `status status-${kind}` }, entry.status === 0 ? 'dropped' : String(entry.status))),
     h('td', { class: 'journal-etag' }, entry.etag ? h('code', {}, entry.etag) : '—'),
     h('td', {}, entry.fault || '—'));
+}
+
+// `received_ms` (wall-clock milliseconds since the server started serving) as seconds, to the millisecond.
+function receivedAt(entry) {
+  if (typeof entry.received_ms !== 'number') return '—';
+  return `${(entry.received_ms / 1000).toFixed(3)} s`;
 }

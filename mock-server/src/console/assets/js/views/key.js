@@ -2,12 +2,22 @@
 // with `If-Match: <ETag of the GET this page made>`, as any UKO client must.
 
 import {
-  h, replace, formatTime, humanize, stateBadge, stateLabel, syncSummary, syncBadge, entryFlagBadge, keystoreTypeLabel,
+  h, replace, formatTime, humanize, describeEntry, stateBadge, stateLabel, syncSummary, syncBadge, entryFlagBadge, keystoreTypeLabel,
 } from '../dom.js';
 import { uko } from '../api.js';
 import {
   menuButton, confirmAction, showError, showNotice, clearNotice, table, properties, section, code, announce, setFlash,
 } from '../ui.js';
+
+// The lifecycle actions UKO allows per key state (uko-semantics.md §2.2, the mock's defaults); verify and
+// sync apply in every state. Destroy from pre_activation is allowed by default (the realistic profile refuses
+// it, and the refusal is shown).
+const ACTIONS_BY_STATE = {
+  pre_activation: ['activate', 'destroy'],
+  active: ['deactivate', 'rotate'],
+  deactivated: ['activate', 'destroy'],
+  destroyed: ['delete'],
+};
 
 export async function render(main, ctx) {
   const id = ctx.params[0];
@@ -69,6 +79,7 @@ export async function render(main, ctx) {
     main.querySelector('.crumb-current').textContent = page.key.label;
     replace(title, page.key.label);
     renderBadges();
+    offerActions();
     renderProperties();
     renderStatuses();
     renderVersions(versionsResult.status === 'rejected' ? versionsResult.reason : null);
@@ -80,6 +91,12 @@ export async function render(main, ctx) {
     announce('Key reloaded.');
     title.setAttribute('tabindex', '-1');
     title.focus();
+  }
+
+  /** Shows only the lifecycle actions UKO allows in the key's state (uko-semantics.md §2.2). */
+  function offerActions() {
+    const allowed = new Set(['verify', 'sync', ...(ACTIONS_BY_STATE[page.key.state] || [])]);
+    for (const item of actions.querySelectorAll('[data-action]')) item.parentElement.hidden = !allowed.has(item.dataset.action);
   }
 
   function renderBadges() {
@@ -127,7 +144,7 @@ export async function render(main, ctx) {
       keystoreTypeLabel(entry.keystore?.type),
       humanize(entry.status),
       entryFlagBadge(entry.keystore_sync_flag),
-      h('span', {}, humanize(entry.keystore_sync_flag_detail), h('br'), h('code', { class: 'detail-code' }, entry.keystore_sync_flag_detail)),
+      h('span', {}, describeEntry(entry), h('br'), h('code', { class: 'detail-code' }, entry.keystore_sync_flag_detail)),
       entry.key_id_in_keystore ? code(entry.key_id_in_keystore) : '—',
       entry.error?.errors?.[0]?.message || (entry.destruction_at ? `Destruction at ${formatTime(entry.destruction_at)}` : ''),
     ]);
@@ -193,14 +210,14 @@ export async function render(main, ctx) {
         showNotice(notices, {
           kind: 'attention',
           title: `Verify sync: out of sync in ${out.length} of ${page.statuses.length} keystores`,
-          message: out.map((e) => `${e.keystore?.name}: ${humanize(e.keystore_sync_flag_detail)}`).join('; '),
+          message: out.map((e) => `${e.keystore?.name}: ${describeEntry(e)}`).join('; '),
           details: 'Use Actions › Sync key to bring the keystores in line with the key.',
         });
       } else if (errors.length) {
         showNotice(notices, {
           kind: 'attention',
           title: `Verify sync: ${errors.length} keystore${errors.length > 1 ? 's' : ''} could not be checked`,
-          message: errors.map((e) => `${e.keystore?.name}: ${e.error?.errors?.[0]?.message || humanize(e.keystore_sync_flag_detail)}`).join('; '),
+          message: errors.map((e) => `${e.keystore?.name}: ${e.error?.errors?.[0]?.message || describeEntry(e)}`).join('; '),
         });
       } else {
         showNotice(notices, { kind: 'success', title: `Verify sync: in sync in all ${page.statuses.length} keystores` });
@@ -217,7 +234,7 @@ export async function render(main, ctx) {
       { header: true, content: entry.keystore?.name || entry.keystore?.id || '—' },
       keystoreTypeLabel(entry.keystore?.type),
       entryFlagBadge(entry.keystore_sync_flag),
-      humanize(entry.keystore_sync_flag_detail),
+      describeEntry(entry),
       {
         out_of_sync: `Brought in line with the key (${stateLabel(key.state)})`,
         ok: 'Stays as it is',
@@ -254,7 +271,7 @@ export async function render(main, ctx) {
       const remaining = after.filter((e) => e.keystore_sync_flag !== 'ok');
       showNotice(notices, remaining.length
         ? { kind: 'attention', title: `Key synced; ${remaining.length} keystore${remaining.length > 1 ? 's are' : ' is'} still not in sync`,
-          message: remaining.map((e) => `${e.keystore?.name}: ${humanize(e.keystore_sync_flag_detail)}`).join('; ') }
+          message: remaining.map((e) => `${e.keystore?.name}: ${describeEntry(e)}`).join('; ') }
         : { kind: 'success', title: `Key synced: in sync in all ${after.length} keystores` });
     } catch (error) {
       showError(notices, error, { action: 'Sync key', reload });

@@ -1,7 +1,7 @@
 // Mock controls: everything here goes to the control plane (/__mock/v1), never to /api/v4 — except the
 // reads that show what a change did to a key, which are ordinary UKO GETs.
 
-import { h, replace, humanize, formatTime, uid, syncSummary, syncBadge } from '../dom.js';
+import { h, replace, humanize, describeEntry, formatTime, uid, syncSummary, syncBadge } from '../dom.js';
 import { uko, ukoAll, control, CONTROL_BASE } from '../api.js';
 import {
   field, select, section, showError, showNotice, clearNotice, confirmAction, table, code, announce,
@@ -114,7 +114,7 @@ function divergencePanel(keys, keystores, preselectedKey) {
       showNotice(result, {
         kind: 'success',
         title: `${byId.get(keystoreId)?.name || keystoreId} now holds ${key.label} as “${chosen.dataset.label}”.`,
-        message: entry ? `UKO now reports: ${humanize(entry.status)}, ${humanize(entry.keystore_sync_flag)} (${humanize(entry.keystore_sync_flag_detail)}). The key is ${summary.label.toLowerCase()}.` : null,
+        message: entry ? `UKO now reports: ${describeEntry(entry)} (status ${entry.status}, ${humanize(entry.keystore_sync_flag).toLowerCase()}, detail code ${entry.keystore_sync_flag_detail}). The key is ${summary.label.toLowerCase()}.` : null,
         actions: [{ label: 'Open the key', onClick: () => { location.hash = `#/keys/${encodeURIComponent(key.id)}`; } }],
       });
     } catch (error) {
@@ -263,7 +263,7 @@ function statePanel() {
     clearNotice(result);
     const confirmed = await confirmAction({
       title: 'Reset the instance?',
-      body: h('p', {}, 'All keys, keystores, fault rules and the clock go back to the fixture the mock was started with. Changes made since are lost.'),
+      body: h('p', {}, 'All keys, keystores, fault rules and the clock go back to the fixture the mock was started with, and the journal starts empty: a reset is a fresh instance. Changes made since are lost.'),
       confirmLabel: 'Reset',
       danger: true,
     });
