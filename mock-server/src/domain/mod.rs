@@ -6,7 +6,8 @@
 //!
 //! Operations are grouped by resource: `vaults`, `templates`, `keystores`, `managed_keys`; the
 //! keystore simulation (propagation, `status_in_keystores`, sync) is in `simulation`, list filtering and
-//! paging in `query`, status peeks that contact no keystore in `peek`.
+//! paging in `query`, status peeks that contact no keystore in `peek`, the due times of pending destructions
+//! in `pending_destructions`.
 
 pub mod clock;
 pub mod command;
@@ -19,6 +20,7 @@ pub mod model;
 pub mod naming;
 pub mod operation;
 pub mod peek;
+pub mod pending_destructions;
 pub mod precondition;
 pub mod query;
 pub mod request_journal;
@@ -193,6 +195,10 @@ pub struct Instance {
     /// The order of the managed-key list being paged through (a cache; never visible state).
     #[serde(skip)]
     pub list_cache: query::ListCache,
+    /// Due times of pending destructions, so that settling them is not a scan per request (a cache;
+    /// never visible state).
+    #[serde(skip)]
+    pub pending_destructions: pending_destructions::PendingDestructions,
 }
 
 impl Instance {
@@ -213,6 +219,7 @@ impl Instance {
             journal: request_journal::Journal::default(),
             failing_keystores: Vec::new(),
             list_cache: query::ListCache::default(),
+            pending_destructions: pending_destructions::PendingDestructions::default(),
         }
     }
 
