@@ -317,7 +317,7 @@ impl Instance {
 
     /// `keys_count` of a vault.
     pub fn vault_keys_count(&self, vault_id: &str) -> usize {
-        self.managed_keys.values().filter(|k| k.vault_id == vault_id).count()
+        self.managed_keys.count_in_vault(vault_id)
     }
 
     /// `key_templates_count` of a vault.
@@ -332,6 +332,6 @@ impl Instance {
 
     /// `keys_count` of a template.
     pub fn template_keys_count(&self, template_id: &str) -> usize {
-        self.managed_keys.values().filter(|k| k.template_id == template_id).count()
+        self.managed_keys.count_of_template(template_id)
     }
 }
