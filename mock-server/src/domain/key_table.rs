@@ -102,15 +102,14 @@ impl KeyTable {
     fn with_counts<T>(&self, read: impl FnOnce(&(HashMap<String, usize>, HashMap<String, usize>)) -> T) -> T {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         counts.settle(&self.keys);
-        let by = counts.by.get_or_insert_with(|| {
-            let (mut vaults, mut templates) = (HashMap::new(), HashMap::new());
+        if counts.by.is_none() {
+            // One pass, copying each vault and template id once (not once per key).
+            counts.by = Some((HashMap::new(), HashMap::new()));
             for key in self.keys.values() {
-                *vaults.entry(key.vault_id.clone()).or_insert(0) += 1;
-                *templates.entry(key.template_id.clone()).or_insert(0) += 1;
+                counts.add(key, 1);
             }
-            (vaults, templates)
-        });
-        read(by)
+        }
+        read(counts.by.get_or_insert_with(Default::default))
     }
 
     /// The counts, to change them along with the keys (`&mut self`: no lock to wait for).
