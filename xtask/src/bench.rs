@@ -24,7 +24,7 @@ const CONNECTIONS: usize = 32;
 const BUILT_VARIABLE: &str = "UKO_BENCH_BINARIES_BUILT";
 
 /// The groups of figures `--only` can pick.
-const GROUPS: [&str; 6] = ["start", "memory", "throughput", "list", "durable", "conformance"];
+const GROUPS: [&str; 7] = ["start", "memory", "throughput", "scale", "list", "durable", "conformance"];
 
 /// How long and how often each figure is measured.
 struct Plan {
@@ -36,7 +36,7 @@ struct Plan {
 
 /// One reported figure.
 struct Figure {
-    name: &'static str,
+    name: std::borrow::Cow<'static, str>,
     unit: &'static str,
     samples: Vec<f64>,
     target: String,
@@ -125,6 +125,10 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
         println!("== GET managed key and POST sync under load, against the baseline");
         figures.extend(runtime.block_on(throughput(&mock, &xtask, &plan))?);
     }
+    if wanted("scale") {
+        println!("== single-key requests and a list at 8, 1,000 and 20,000 keys");
+        figures.extend(runtime.block_on(scale(&mock, &plan, &out_dir))?);
+    }
     if wanted("list") {
         println!("== list with filter, sort and page over 20,000 keys");
         figures.extend(runtime.block_on(list_latency(&mock, &big_fixture, &plan))?);
@@ -158,7 +162,7 @@ pub fn run(arguments: &[String]) -> anyhow::Result<()> {
     let results = out_dir.join("results.json");
     std::fs::write(&results, serde_json::to_vec_pretty(&json)?)?;
     println!("results written to {}", results.display());
-    let missed: Vec<&str> = figures.iter().filter(|f| f.met == Some(false)).map(|f| f.name).collect();
+    let missed: Vec<&str> = figures.iter().filter(|f| f.met == Some(false)).map(|f| f.name.as_ref()).collect();
     if !missed.is_empty() {
         println!("targets missed: {}", missed.join(", "));
     }
@@ -213,7 +217,7 @@ fn cold_start(mock: &Path, plan: &Plan, fixture: Option<&Path>) -> anyhow::Resul
         if fixture.is_some() { ("start with 20,000 keys", 300.0) } else { ("cold start to first 200", 20.0) };
     let median = median(&samples);
     Ok(Figure {
-        name,
+        name: name.into(),
         unit: "ms",
         samples,
         target: format!("< {limit} ms median"),
@@ -233,7 +237,7 @@ fn memory(mock: &Path, big_fixture: &Path) -> anyhow::Result<Vec<Figure>> {
         std::thread::sleep(Duration::from_millis(200));
         let rss = rss_mib(server.pid())?;
         figures.push(Figure {
-            name,
+            name: name.into(),
             unit: "MiB",
             samples: vec![rss],
             target: format!("< {limit} MiB"),
@@ -266,6 +270,7 @@ async fn load(
     url: &str,
     method: reqwest::Method,
     headers: &[(&str, &str)],
+    body: Option<&str>,
     duration: Duration,
 ) -> anyhow::Result<Load> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build()?;
@@ -277,6 +282,7 @@ async fn load(
         let url = url.to_owned();
         let method = method.clone();
         let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let body = body.map(str::to_owned);
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
@@ -285,6 +291,9 @@ async fn load(
                 let mut request = client.request(method.clone(), &url);
                 for (name, value) in &headers {
                     request = request.header(name, value);
+                }
+                if let Some(body) = &body {
+                    request = request.header("Content-Type", "application/json").body(body.clone());
                 }
                 match request.send().await {
                     Ok(response) if response.status().is_success() => {
@@ -341,10 +350,12 @@ async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Ve
     // A run with failed requests measures something else than the figure: it does not meet the target.
     let (mut get_errors, mut sync_errors) = (0, 0);
     for _ in 0..plan.repetitions {
-        let base_get = load(&baseline_key, reqwest::Method::GET, &[], plan.load_duration).await?;
-        let mock_get = load(&key_url, reqwest::Method::GET, &[], plan.load_duration).await?;
-        let base_sync = load(&baseline_sync, reqwest::Method::POST, &[("If-Match", &etag)], plan.load_duration).await?;
-        let mock_sync = load(&sync_url, reqwest::Method::POST, &[("If-Match", &etag)], plan.load_duration).await?;
+        let base_get = load(&baseline_key, reqwest::Method::GET, &[], None, plan.load_duration).await?;
+        let mock_get = load(&key_url, reqwest::Method::GET, &[], None, plan.load_duration).await?;
+        let base_sync =
+            load(&baseline_sync, reqwest::Method::POST, &[("If-Match", &etag)], None, plan.load_duration).await?;
+        let mock_sync =
+            load(&sync_url, reqwest::Method::POST, &[("If-Match", &etag)], None, plan.load_duration).await?;
         get_errors += mock_get.errors;
         sync_errors += mock_sync.errors;
         get_ratio.push(100.0 * mock_get.requests_per_second / base_get.requests_per_second.max(1.0));
@@ -363,7 +374,7 @@ async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Ve
     drop(server);
     Ok(vec![
         Figure {
-            name: "GET managed key, 32 conns (% of baseline)",
+            name: "GET managed key, 32 conns (% of baseline)".into(),
             unit: "%",
             met: Some(median(&get_ratio) >= 70.0 && get_errors == 0),
             samples: get_ratio,
@@ -371,7 +382,7 @@ async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Ve
             note: format!("mock vs baseline per run: {}", get_notes.join("; ")),
         },
         Figure {
-            name: "GET managed key p99",
+            name: "GET managed key p99".into(),
             unit: "ms",
             samples: get_p99,
             target: "reported".into(),
@@ -379,7 +390,7 @@ async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Ve
             note: String::new(),
         },
         Figure {
-            name: "POST sync, 32 conns (% of baseline)",
+            name: "POST sync, 32 conns (% of baseline)".into(),
             unit: "%",
             met: Some(median(&sync_ratio) >= 50.0 && sync_errors == 0),
             samples: sync_ratio,
@@ -387,7 +398,7 @@ async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Ve
             note: format!("mock vs baseline per run: {}", sync_notes.join("; ")),
         },
         Figure {
-            name: "POST sync p99",
+            name: "POST sync p99".into(),
             unit: "ms",
             samples: sync_p99,
             target: "reported".into(),
@@ -395,6 +406,153 @@ async fn throughput(mock: &Path, xtask: &Path, plan: &Plan) -> anyhow::Result<Ve
             note: String::new(),
         },
     ])
+}
+
+/// Tenant sizes of the scale figures: the default fixture's 8 keys, then generated fixtures.
+const SCALE_SIZES: [usize; 3] = [8, 1_000, 20_000];
+
+/// Least share of its 8-key throughput a single-key request keeps in a larger tenant.
+const SCALE_TARGET: f64 = 0.9;
+
+/// The single-key requests of the scale figures: name, method, path after the key's URL, body.
+const SCALE_REQUESTS: [(&str, &str, &str, Option<&str>); 4] = [
+    ("GET managed key", "GET", "", None),
+    ("GET status_in_keystores", "GET", "/status_in_keystores", None),
+    ("POST sync (If-Match)", "POST", "/sync_status_in_keystores", None),
+    ("PATCH managed key (If-Match: *)", "PATCH", "", Some(r#"{"description":"bench"}"#)),
+];
+
+/// Whether a request costs the same in a full tenant: each single-key request, and a list query no remembered
+/// order serves, at 8, 1,000 and 20,000 keys, as a ratio to its 8-key throughput measured in the same run
+/// (the three servers run side by side and are loaded one after the other, so machine noise mostly cancels).
+async fn scale(mock: &Path, plan: &Plan, out_dir: &Path) -> anyhow::Result<Vec<Figure>> {
+    let mut servers = Vec::new();
+    for size in SCALE_SIZES {
+        let fixture = out_dir.join(format!("fixture-{size}.json"));
+        let arguments = if size > 8 {
+            write_big_fixture(&fixture.to_path_buf(), size)?;
+            vec!["--fixture".to_owned(), fixture.display().to_string()]
+        } else {
+            Vec::new()
+        };
+        let extra: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        let (server, _) = start_mock(mock, &extra)?;
+        let key_url = format!("{}/api/v4/managed_keys/{KEY_ID}", server.base_url);
+        blocking_get_until_ok(&key_url, Duration::from_secs(30))?;
+        let etag = reqwest::get(&key_url).await?.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        servers.push((server, key_url, etag.context("no ETag on GET key")?));
+    }
+    // Each run loads the sizes in the order 8, 1,000, 20,000, 20,000, 1,000, 8 (a second each) and averages the
+    // two windows of each size: a burst of load from elsewhere on the host then weighs on every size alike.
+    let duration = if plan.quick { plan.load_duration } else { Duration::from_secs(1) };
+    let order: Vec<usize> = (0..SCALE_SIZES.len()).chain((0..SCALE_SIZES.len()).rev()).collect();
+    let mut figures = Vec::new();
+    for (name, method, suffix, body) in SCALE_REQUESTS {
+        // rates[size][run]
+        let mut rates = vec![Vec::new(); SCALE_SIZES.len()];
+        let mut p99s = vec![Vec::new(); SCALE_SIZES.len()];
+        let mut errors = 0;
+        for _ in 0..plan.repetitions {
+            let mut run_rates = vec![0.0; SCALE_SIZES.len()];
+            let mut run_p99s = vec![0.0f64; SCALE_SIZES.len()];
+            for &index in &order {
+                let (_, key_url, etag) = &servers[index];
+                let if_match = if method == "PATCH" { "*" } else { etag.as_str() };
+                let headers: &[(&str, &str)] = if method == "GET" { &[] } else { &[("If-Match", if_match)] };
+                let url = format!("{key_url}{suffix}");
+                let result = load(&url, method.parse()?, headers, body, duration).await?;
+                errors += result.errors;
+                run_rates[index] += result.requests_per_second / 2.0;
+                run_p99s[index] = run_p99s[index].max(result.p99_ms);
+            }
+            for index in 0..SCALE_SIZES.len() {
+                rates[index].push(run_rates[index]);
+                p99s[index].push(run_p99s[index]);
+            }
+        }
+        figures.extend(scale_figures(name, &rates, &p99s, Some(SCALE_TARGET), errors));
+    }
+    // A list query that no remembered order serves: one client, the sort alternating between two orders.
+    let requests = if plan.quick { 20 } else { 400 };
+    let client = reqwest::Client::new();
+    let mut rates = vec![Vec::new(); SCALE_SIZES.len()];
+    let mut p99s = vec![Vec::new(); SCALE_SIZES.len()];
+    for _ in 0..plan.repetitions {
+        let mut latencies = vec![Vec::new(); SCALE_SIZES.len()];
+        for &index in &order {
+            let (server, _, _) = &servers[index];
+            let latencies = &mut latencies[index];
+            for request in 0..requests / 2 {
+                let sort = if request % 2 == 0 { "label,-created_at" } else { "-created_at,label" };
+                let url = format!(
+                    "{}/api/v4/managed_keys?state=active,deactivated&algorithm=aes&sort={sort}&limit=20",
+                    server.base_url
+                );
+                let started = Instant::now();
+                let response = client.get(&url).send().await?;
+                if !response.status().is_success() {
+                    bail!("list answered {}", response.status());
+                }
+                let _ = response.bytes().await?;
+                latencies.push(started.elapsed().as_secs_f64());
+            }
+        }
+        for (index, latencies) in latencies.iter_mut().enumerate() {
+            latencies.sort_by(|a, b| a.total_cmp(b));
+            rates[index].push(latencies.len() as f64 / latencies.iter().sum::<f64>().max(f64::EPSILON));
+            p99s[index]
+                .push(latencies.get(latencies.len().saturating_sub(1) * 99 / 100).copied().unwrap_or(0.0) * 1000.0);
+        }
+    }
+    figures.extend(scale_figures("list, a new query each request (limit=20)", &rates, &p99s, None, 0));
+    Ok(figures)
+}
+
+/// The figures of one request at each tenant size above 8 keys: its throughput there over its throughput at 8
+/// keys in the same run.
+fn scale_figures(
+    request: &str,
+    rates: &[Vec<f64>],
+    p99s: &[Vec<f64>],
+    target: Option<f64>,
+    errors: u64,
+) -> Vec<Figure> {
+    let base = &rates[0];
+    let describe = |index: usize| {
+        let runs: Vec<String> = rates[index]
+            .iter()
+            .zip(&p99s[index])
+            .map(|(rate, p99)| format!("{rate:.0} req/s p99 {p99:.2} ms"))
+            .collect();
+        format!("{} keys: {}", thousands(SCALE_SIZES[index]), runs.join(", "))
+    };
+    (1..SCALE_SIZES.len())
+        .map(|index| {
+            let samples: Vec<f64> = rates[index].iter().zip(base).map(|(rate, base)| rate / base.max(1.0)).collect();
+            let met = target.map(|target| median(&samples) >= target && errors == 0);
+            Figure {
+                name: format!("{request} at {} keys (ratio to 8 keys)", thousands(SCALE_SIZES[index])).into(),
+                unit: "x",
+                samples,
+                target: target.map_or_else(|| "reported".to_owned(), |target| format!(">= {target}")),
+                met,
+                note: format!("{}; {}; {errors} errors", describe(0), describe(index)),
+            }
+        })
+        .collect()
+}
+
+/// `20000` as `20,000`.
+fn thousands(number: usize) -> String {
+    let digits = number.to_string();
+    let mut text = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
 }
 
 /// The list figures: a client walking the pages of one query (as the Go SDK's pager does), and requests
@@ -457,7 +615,7 @@ async fn list_figure(
         median(&medians),
         distributions.join(", ")
     );
-    Ok(Figure { name, unit: "ms", samples, target: "< 5 ms".into(), met: Some(met), note })
+    Ok(Figure { name: name.into(), unit: "ms", samples, target: "< 5 ms".into(), met: Some(met), note })
 }
 
 async fn durable_writes(mock: &Path, plan: &Plan, out_dir: &Path) -> anyhow::Result<Figure> {
@@ -473,7 +631,7 @@ async fn durable_writes(mock: &Path, plan: &Plan, out_dir: &Path) -> anyhow::Res
     }
     let met = median(&ratios) >= 30.0;
     Ok(Figure {
-        name: "--state-file write throughput (% of in-memory)",
+        name: "--state-file write throughput (% of in-memory)".into(),
         unit: "%",
         samples: ratios,
         target: ">= 30 % of in-memory".into(),
@@ -487,9 +645,8 @@ async fn sync_rate(mock: &Path, extra: &[&str], duration: Duration) -> anyhow::R
     let key_url = format!("{}/api/v4/managed_keys/{KEY_ID}", server.base_url);
     let response = reqwest::get(&key_url).await?;
     let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).context("no ETag")?.to_owned();
-    let result =
-        load(&format!("{key_url}/sync_status_in_keystores"), reqwest::Method::POST, &[("If-Match", &etag)], duration)
-            .await?;
+    let sync_url = format!("{key_url}/sync_status_in_keystores");
+    let result = load(&sync_url, reqwest::Method::POST, &[("If-Match", &etag)], None, duration).await?;
     if result.errors > 0 {
         bail!("POST sync failed {} times against uko-mock {extra:?}", result.errors);
     }
@@ -511,7 +668,7 @@ fn conformance_rate(binary: &Path, plan: &Plan) -> anyhow::Result<Figure> {
         "the reference client failed some cases (a failed run does not meet the target)".to_owned()
     };
     Ok(Figure {
-        name: "conformance cases/s (in-process reference client)",
+        name: "conformance cases/s (in-process reference client)".into(),
         unit: "cases/s",
         samples: vec![rate],
         target: ">= 100 cases/s".into(),
@@ -607,7 +764,7 @@ pub fn baseline_server(arguments: &[String]) -> anyhow::Result<()> {
     })
 }
 
-/// `xtask load URL [--seconds N] [--method M] [--header NAME:VALUE]...`: the benchmarks' load generator
+/// `xtask load URL [--seconds N] [--method M] [--header NAME:VALUE]... [--body JSON]`: the benchmarks' load generator
 /// on its own (32 keep-alive connections), for profiling a running server, e.g. under `perf record`.
 /// Run it as `target/release/xtask load …`: the unoptimized build is too slow to load the server.
 pub fn load_command(arguments: &[String]) -> anyhow::Result<()> {
@@ -615,11 +772,13 @@ pub fn load_command(arguments: &[String]) -> anyhow::Result<()> {
     let mut seconds = 5.0;
     let mut method = reqwest::Method::GET;
     let mut headers: Vec<(String, String)> = Vec::new();
+    let mut body = None;
     let mut rest = arguments.iter();
     while let Some(argument) = rest.next() {
         match argument.as_str() {
             "--seconds" => seconds = rest.next().context("--seconds needs a value")?.parse()?,
             "--method" => method = rest.next().context("--method needs a value")?.parse()?,
+            "--body" => body = Some(rest.next().context("--body needs a JSON text")?.to_owned()),
             "--header" => {
                 let header = rest.next().context("--header needs NAME:VALUE")?;
                 let (name, value) = header.split_once(':').context("--header needs NAME:VALUE")?;
@@ -627,14 +786,14 @@ pub fn load_command(arguments: &[String]) -> anyhow::Result<()> {
             }
             other if url.is_none() && !other.starts_with("--") => url = Some(other.to_owned()),
             other => bail!(
-                "unexpected argument '{other}'; usage: xtask load URL [--seconds N] [--method M] [--header NAME:VALUE]"
+                "unexpected argument '{other}'; usage: xtask load URL [--seconds N] [--method M] [--header NAME:VALUE] [--body JSON]"
             ),
         }
     }
-    let url = url.context("usage: xtask load URL [--seconds N] [--method M] [--header NAME:VALUE]")?;
+    let url = url.context("usage: xtask load URL [--seconds N] [--method M] [--header NAME:VALUE] [--body JSON]")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let borrowed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    let result = runtime.block_on(load(&url, method, &borrowed, Duration::from_secs_f64(seconds)))?;
+    let result = runtime.block_on(load(&url, method, &borrowed, body.as_deref(), Duration::from_secs_f64(seconds)))?;
     println!(
         "{:.0} req/s, p99 {:.2} ms, {} errors ({CONNECTIONS} connections, {seconds} s)",
         result.requests_per_second, result.p99_ms, result.errors

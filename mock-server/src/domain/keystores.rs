@@ -229,9 +229,11 @@ impl Instance {
             }
             DeleteKeystoreMode::Destroy => {
                 let period = pending_destruction_seconds(removed.keystore_type);
-                for copy in removed.simulation.copies.values_mut() {
+                let at = now.plus_seconds(period);
+                for (key_id, copy) in &mut removed.simulation.copies {
                     copy.state = CopyState::PendingDestruction;
-                    copy.destruction_at = Some(now.plus_seconds(period));
+                    copy.destruction_at = Some(at);
+                    self.pending_destructions.note(at, id, key_id);
                 }
             }
             DeleteKeystoreMode::Restrict | DeleteKeystoreMode::Disconnect => {}

@@ -6,7 +6,8 @@
 //!
 //! Operations are grouped by resource: `vaults`, `templates`, `keystores`, `managed_keys`; the
 //! keystore simulation (propagation, `status_in_keystores`, sync) is in `simulation`, list filtering and
-//! paging in `query`, status peeks that contact no keystore in `peek`.
+//! paging in `query`, status peeks that contact no keystore in `peek`, the due times of pending destructions
+//! in `pending_destructions`.
 
 pub mod clock;
 pub mod command;
@@ -19,6 +20,7 @@ pub mod model;
 pub mod naming;
 pub mod operation;
 pub mod peek;
+pub mod pending_destructions;
 pub mod precondition;
 pub mod query;
 pub mod request_journal;
@@ -203,6 +205,10 @@ pub struct Instance {
     /// The order of the managed-key list being paged through (a cache; never visible state).
     #[serde(skip)]
     pub list_cache: query::ListCache,
+    /// Due times of pending destructions, so that settling them is not a scan per request (a cache;
+    /// never visible state).
+    #[serde(skip)]
+    pub pending_destructions: pending_destructions::PendingDestructions,
 }
 
 impl Instance {
@@ -223,6 +229,7 @@ impl Instance {
             journal: request_journal::Journal::default(),
             failing_keystores: Vec::new(),
             list_cache: query::ListCache::default(),
+            pending_destructions: pending_destructions::PendingDestructions::default(),
         }
     }
 
@@ -320,7 +327,7 @@ impl Instance {
 
     /// `keys_count` of a vault.
     pub fn vault_keys_count(&self, vault_id: &str) -> usize {
-        self.managed_keys.values().filter(|k| k.vault_id == vault_id).count()
+        self.managed_keys.count_in_vault(vault_id)
     }
 
     /// `key_templates_count` of a vault.
@@ -335,6 +342,6 @@ impl Instance {
 
     /// `keys_count` of a template.
     pub fn template_keys_count(&self, template_id: &str) -> usize {
-        self.managed_keys.values().filter(|k| k.template_id == template_id).count()
+        self.managed_keys.count_of_template(template_id)
     }
 }

@@ -7,6 +7,7 @@ mod keystores;
 mod lifecycle;
 mod lists;
 mod naming;
+mod pending;
 mod simulation;
 mod state_machine;
 mod status_table;
@@ -327,6 +328,8 @@ fn arb_observed() -> impl Strategy<Value = Observed> {
 fn set_observed(instance: &mut Instance, keystore_id: &str, key_id: &str, observed: Observed) {
     let material = instance.managed_key(key_id).map(|k| k.current_material().to_owned()).unwrap_or_default();
     let now = instance.clock.now;
+    // Copies edited behind the domain's back: the due-time index is rebuilt on the next settle.
+    instance.pending_destructions.invalidate();
     let keystore = instance.keystores.get_mut(keystore_id).unwrap();
     let copies = &mut keystore.simulation.copies;
     let native = copies.get(key_id).map(|c| c.key_id_in_keystore.clone()).unwrap_or_else(|| "native-id".to_owned());
