@@ -80,6 +80,11 @@ pub struct Config {
     #[arg(long, env = "UKO_MOCK_STATE_FILE")]
     pub state_file: Option<PathBuf>,
 
+    /// Largest --state-file loaded at start, in bytes; a larger file (or anything but a regular file) is
+    /// refused before it is read.
+    #[arg(long, default_value_t = crate::persistence::DEFAULT_MAX_STATE_FILE_BYTES, value_parser = parse_max_state_file_bytes, env = "UKO_MOCK_MAX_STATE_FILE_BYTES")]
+    pub max_state_file_bytes: u64,
+
     /// Log filter (tracing env-filter syntax), e.g. `info`, `debug`, `uko_mock=trace`.
     #[arg(long, default_value = "info", env = "UKO_MOCK_LOG")]
     pub log: String,
@@ -131,6 +136,13 @@ fn parse_journal_size(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(entries) if entries >= 1 => Ok(entries),
         _ => Err(format!("expected a number of entries of at least 1, found '{text}'")),
+    }
+}
+
+fn parse_max_state_file_bytes(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(bytes) if bytes >= 1 => Ok(bytes),
+        _ => Err(format!("expected a number of bytes of at least 1, found '{text}'")),
     }
 }
 

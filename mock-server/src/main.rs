@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
     };
     store.set_journal_capacity(config.journal_size);
     if let Some(path) = &config.state_file {
-        uko_mock::persistence::attach(&store, path).context(
+        uko_mock::persistence::attach_with_limit(&store, path, config.max_state_file_bytes).context(
             "refusing to start: the state file cannot be used (an existing one is left untouched; fix or move it, or pass another --state-file)",
         )?;
     }

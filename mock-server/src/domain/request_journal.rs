@@ -82,6 +82,19 @@ impl Journal {
         seq
     }
 
+    /// Rewrites the outcome of entry `seq` (if still held): the status its client got after all, no ETag.
+    /// Used when a change could not be saved and was taken back.
+    pub fn amend(&mut self, seq: u64, status: u16) {
+        let Some(first) = self.entries.front().map(|e| e.seq) else {
+            return;
+        };
+        let index = seq.checked_sub(first).and_then(|i| usize::try_from(i).ok());
+        if let Some(entry) = index.and_then(|i| self.entries.get_mut(i)).filter(|e| e.seq == seq) {
+            entry.status = status;
+            entry.etag = None;
+        }
+    }
+
     /// Keeps at most `capacity` entries (at least 1) from now on, forgetting the oldest beyond it.
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity.max(1);
