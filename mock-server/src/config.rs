@@ -60,6 +60,11 @@ pub struct Config {
     #[arg(long, default_value_t = 3600)]
     pub token_ttl: u64,
 
+    /// Lifetime of refresh tokens issued by the IAM endpoint, in seconds (IBM's 30 days by default). A
+    /// refresh token is accepted only by the endpoint's refresh_token grant, never as a bearer token.
+    #[arg(long, default_value_t = crate::web::auth::DEFAULT_REFRESH_TOKEN_TTL)]
+    pub refresh_token_ttl: u64,
+
     /// Scheme and host used in `href`s instead of the request's Host header (e.g. behind a proxy).
     #[arg(long)]
     pub public_url: Option<String>,
@@ -73,6 +78,11 @@ pub struct Config {
     /// Requests each instance's journal keeps (GET /__mock/v1/journal); older ones are forgotten.
     #[arg(long, default_value_t = crate::domain::request_journal::DEFAULT_CAPACITY, value_parser = parse_journal_size, env = "UKO_MOCK_JOURNAL_SIZE")]
     pub journal_size: usize,
+
+    /// Memory each instance's journal may hold, in bytes; beyond it the oldest entries are forgotten even
+    /// below --journal-size (long paths and If-Match values are cut to 2 KiB per field in any case).
+    #[arg(long, default_value_t = crate::domain::request_journal::DEFAULT_MAX_BYTES, value_parser = parse_journal_max_bytes, env = "UKO_MOCK_JOURNAL_MAX_BYTES")]
+    pub journal_max_bytes: usize,
 
     /// Keep every instance in this JSON file across restarts: loaded at start if it exists (a corrupt or
     /// foreign file stops the server and is left untouched), created otherwise, and rewritten before each
@@ -136,6 +146,13 @@ fn parse_journal_size(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(entries) if entries >= 1 => Ok(entries),
         _ => Err(format!("expected a number of entries of at least 1, found '{text}'")),
+    }
+}
+
+fn parse_journal_max_bytes(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(bytes) if bytes >= 1 => Ok(bytes),
+        _ => Err(format!("expected a number of bytes of at least 1, found '{text}'")),
     }
 }
 

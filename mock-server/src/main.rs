@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     store.set_journal_capacity(config.journal_size);
+    store.set_journal_max_bytes(config.journal_max_bytes);
     if let Some(path) = &config.state_file {
         uko_mock::persistence::attach_with_limit(&store, path, config.max_state_file_bytes).context(
             "refusing to start: the state file cannot be used (an existing one is left untouched; fix or move it, or pass another --state-file)",
@@ -45,7 +46,8 @@ async fn main() -> anyhow::Result<()> {
         store.set_profile(profile);
     }
     let profile = store.with_instance(uko_mock::store::DEFAULT_INSTANCE, |instance| instance.settings.profile);
-    let auth = Auth::new(config.auth, config.api_keys.clone(), config.tokens.clone(), config.token_ttl);
+    let auth = Auth::new(config.auth, config.api_keys.clone(), config.tokens.clone(), config.token_ttl)
+        .with_refresh_token_ttl(config.refresh_token_ttl);
 
     let address = SocketAddr::new(config.bind, config.port);
     let listener = TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use crate::domain::command::{Answer, Command};
 use crate::domain::faults::FaultDecision;
 pub use crate::domain::peek::KeyStatus;
-use crate::domain::request_journal::{JournalEntry, DEFAULT_CAPACITY};
+use crate::domain::request_journal::{Journal, JournalEntry, DEFAULT_CAPACITY, DEFAULT_MAX_BYTES};
 use crate::domain::{IfMatch, Instance, Result};
 use crate::fixture::Fixture;
 use crate::persistence::{Change, SaveError, StateFile};
@@ -107,6 +107,8 @@ struct Shared {
     factory: Mutex<InstanceFactory>,
     /// Entries each instance's journal keeps (`--journal-size`).
     journal_capacity: AtomicUsize,
+    /// Memory each instance's journal may hold (`--journal-max-bytes`).
+    journal_max_bytes: AtomicUsize,
     /// Where changes are saved; set once at start, never for a store without `--state-file`.
     state_file: OnceLock<Arc<StateFile>>,
 }
@@ -132,6 +134,7 @@ impl Store {
             instances: Mutex::new(instances),
             factory: Mutex::new(factory),
             journal_capacity: AtomicUsize::new(DEFAULT_CAPACITY),
+            journal_max_bytes: AtomicUsize::new(DEFAULT_MAX_BYTES),
             state_file: OnceLock::new(),
         };
         Store { shared: Arc::new(shared) }
@@ -254,7 +257,7 @@ impl Store {
                 false
             }
             None => {
-                instance.journal.set_capacity(self.journal_capacity());
+                self.limit_journal(&mut instance.journal);
                 instances.insert(instance_id.to_owned(), Arc::new(Mutex::new(instance)));
                 true
             }
@@ -270,6 +273,20 @@ impl Store {
         for handle in self.handles() {
             lock(&handle).journal.set_capacity(capacity);
         }
+    }
+
+    /// Sets how much memory each journal may hold, for existing and future instances.
+    pub fn set_journal_max_bytes(&self, max_bytes: usize) {
+        self.shared.journal_max_bytes.store(max_bytes.max(1), Ordering::SeqCst);
+        for handle in self.handles() {
+            lock(&handle).journal.set_max_bytes(max_bytes);
+        }
+    }
+
+    /// Applies the journal limits to a new instance's journal.
+    fn limit_journal(&self, journal: &mut Journal) {
+        journal.set_capacity(self.journal_capacity());
+        journal.set_max_bytes(self.shared.journal_max_bytes.load(Ordering::SeqCst));
     }
 
     /// Entries each instance's journal keeps.
@@ -374,7 +391,7 @@ impl Store {
         for (instance_id, fixture) in durable {
             if !instances.contains_key(instance_id) {
                 if let Ok(mut instance) = fixture.clone().into_instance(instance_id, None) {
-                    instance.journal.set_capacity(self.journal_capacity());
+                    self.limit_journal(&mut instance.journal);
                     instances.insert(instance_id.clone(), Arc::new(Mutex::new(instance)));
                 }
             }
@@ -419,7 +436,7 @@ impl Store {
         }
         // Build outside the registry lock: a fixture load can take milliseconds.
         let mut fresh = self.fresh_instance(instance_id);
-        fresh.journal.set_capacity(self.journal_capacity());
+        self.limit_journal(&mut fresh.journal);
         lock(&self.shared.instances)
             .entry(instance_id.to_owned())
             .or_insert_with(|| Arc::new(Mutex::new(fresh)))

@@ -51,5 +51,7 @@ mod templates;
 mod vaults;
 // The control plane under /__mock/v1: instances, fixtures, faults, keystore simulation, clock, journal, admin token.
 mod control;
+// Memory stays bounded under hostile input: RSS of the real binary after 10,000 requests with 30 KB fields.
+mod memory;
 // The state file: changes survive a restart of the real binary, and a bad file is refused untouched.
 mod persistence;
