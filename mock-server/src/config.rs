@@ -69,6 +69,13 @@ pub struct Config {
     #[arg(long)]
     pub public_url: Option<String>,
 
+    /// Another host name this server answers to (repeatable), besides localhost, 127.0.0.1, [::1], the bound
+    /// address and the --public-url host. Requests whose Host names anything else get 403 (against DNS
+    /// rebinding), and state-changing requests from a web page of another origin get 403; a name given here
+    /// is also accepted as such an origin. '*' accepts every host and origin.
+    #[arg(long = "allowed-host", value_name = "NAME", value_parser = parse_allowed_host)]
+    pub allowed_hosts: Vec<String>,
+
     /// Token the control plane (/__mock/v1, except /health) requires, as 'Authorization: Bearer TOKEN' or
     /// 'X-Admin-Token: TOKEN'. Without it the control plane is open on a loopback address and refused
     /// (403) on any other.
@@ -146,6 +153,18 @@ fn parse_journal_size(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(entries) if entries >= 1 => Ok(entries),
         _ => Err(format!("expected a number of entries of at least 1, found '{text}'")),
+    }
+}
+
+fn parse_allowed_host(text: &str) -> Result<String, String> {
+    let valid = text == "*"
+        || (!text.is_empty()
+            && text.len() <= 253
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || "-._[]:".contains(c)));
+    if valid {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(format!("expected a host name (letters, digits, '-', '.'), an IP address or '*', found '{text}'"))
     }
 }
 

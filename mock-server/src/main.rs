@@ -11,6 +11,7 @@ use uko_mock::domain::Profile;
 use uko_mock::fixture::Fixture;
 use uko_mock::web::access::AdminAccess;
 use uko_mock::web::auth::{Auth, AuthMode};
+use uko_mock::web::browser::BrowserPolicy;
 use uko_mock::web::AppState;
 
 #[tokio::main]
@@ -58,7 +59,8 @@ async fn main() -> anyhow::Result<()> {
     print_banner(&config, bound, &description, profile);
 
     let admin = AdminAccess::new(config.admin_token.clone(), bound.ip());
-    let state = AppState::new(store.clone(), auth, config.public_url.clone(), admin);
+    let browser = BrowserPolicy::new(bound.ip(), &config.allowed_hosts, config.public_url.as_deref());
+    let state = AppState::new(store.clone(), auth, config.public_url.clone(), admin).with_browser_policy(browser);
     uko_mock::serve(listener, state, shutdown_signal()).await.context("server error")?;
     // Changes were saved as they were acknowledged; this also keeps what reads moved (fault counters).
     store.persist().await.context("cannot save the state at shutdown")?;

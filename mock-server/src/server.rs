@@ -47,6 +47,7 @@ pub fn app(state: AppState) -> impl AppService {
 /// Builds the whole HTTP service for a state: the routes (UKO surface, IAM endpoint, control plane, web
 /// console) behind the gateway (instance prefix, correlation id, limits, error bodies, logging).
 pub fn app_with_limits(state: AppState, limits: Limits) -> impl AppService {
+    let browser = std::sync::Arc::new(state.browser.clone());
     let routes = Router::new()
         .nest("/api/v4", crate::uko::surface(&state))
         .route("/identity/token", post(auth::iam_token))
@@ -55,7 +56,7 @@ pub fn app_with_limits(state: AppState, limits: Limits) -> impl AppService {
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .with_state(state);
     // Layered around the whole router, not per route: one service call per request.
-    gateway::Gateway::new(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes).layer(routes), limits)
+    gateway::Gateway::new(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes).layer(routes), limits, browser)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.

@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::{Body, HttpBody};
@@ -19,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use tower::{Service, ServiceExt};
 
+use super::browser::{self, BrowserPolicy};
 use super::error::ApiError;
 use super::extract::{CorrelationId, InstanceScope};
 use crate::server::Limits;
@@ -34,12 +36,13 @@ static REQUEST_SERIAL: AtomicU64 = AtomicU64::new(0);
 pub(crate) struct Gateway<S> {
     inner: S,
     limits: Limits,
+    browser: Arc<BrowserPolicy>,
 }
 
 impl<S> Gateway<S> {
     /// Puts the gateway in front of `inner` (the router).
-    pub(crate) fn new(inner: S, limits: Limits) -> Self {
-        Gateway { inner, limits }
+    pub(crate) fn new(inner: S, limits: Limits, browser: Arc<BrowserPolicy>) -> Self {
+        Gateway { inner, limits, browser }
     }
 }
 
@@ -61,12 +64,13 @@ where
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
         let inner = self.inner.clone();
         let limits = self.limits;
-        Box::pin(async move { Ok(serve_request(inner, limits, request.map(Body::new)).await) })
+        let browser = self.browser.clone();
+        Box::pin(async move { Ok(serve_request(inner, limits, &browser, request.map(Body::new)).await) })
     }
 }
 
 /// One request through the gateway: rewrite, correlate, limit, route, finish.
-async fn serve_request<S>(inner: S, limits: Limits, request: Request) -> Response
+async fn serve_request<S>(inner: S, limits: Limits, browser: &BrowserPolicy, request: Request) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
@@ -81,7 +85,16 @@ where
     request.extensions_mut().insert(CorrelationId(correlation_id.clone()));
     let method = request.method().clone();
     let uri = request.uri().clone();
-    let response = match limit_request(limits, request).await {
+    // Browser defences first (`browser`): a refused Host or Origin costs no body read.
+    let checked = match browser.check_request(&method, request.headers()) {
+        Ok(()) => limit_request(limits, request).await.and_then(|request| {
+            let empty = request.body().size_hint().exact() == Some(0);
+            browser::check_body_type(uri.path(), request.headers(), empty).map_err(IntoResponse::into_response)?;
+            Ok(request)
+        }),
+        Err(refused) => Err(refused.into_response()),
+    };
+    let response = match checked {
         Ok(request) => match inner.oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},

@@ -6,6 +6,8 @@ mod fuzz_corpus;
 #[macro_use]
 mod helpers;
 
+// Browsers cannot drive the mock: Host allow-list, cross-origin state changes, JSON bodies only as JSON.
+mod browser;
 // IAM token flow, static tokens, the legacy UKO-Vault header.
 mod auth;
 // SIGKILL of the real binary during a write load, with --state-file: acknowledged writes all survive.
