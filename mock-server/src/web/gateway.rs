@@ -86,20 +86,21 @@ where
     let method = request.method().clone();
     let uri = request.uri().clone();
     // Browser defences first (`browser`): a refused Host or Origin costs no body read.
-    let checked = match browser.check_request(&method, request.headers()) {
-        Ok(()) => limit_request(limits, request).await.and_then(|request| {
-            let empty = request.body().size_hint().exact() == Some(0);
-            browser::check_body_type(uri.path(), request.headers(), empty).map_err(IntoResponse::into_response)?;
-            Ok(request)
-        }),
-        Err(refused) => Err(refused.into_response()),
-    };
-    let response = match checked {
-        Ok(request) => match inner.oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
+    let response = match browser.check_request(&method, request.headers()) {
+        Ok(()) => match limit_request(limits, request).await {
+            Ok(request) => {
+                let empty = request.body().size_hint().exact() == Some(0);
+                match browser::check_body_type(uri.path(), request.headers(), empty) {
+                    Ok(()) => match inner.oneshot(request).await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    },
+                    Err(refused) => refused.into_response(),
+                }
+            }
+            Err(refused) => refused,
         },
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     };
     finish_response(response, &method, &uri, correlation_id)
 }
