@@ -143,6 +143,7 @@ pub async fn serve_with_limits(
         };
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let stream = crate::web::framing::UkoFraming::new(stream);
         let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -299,7 +299,7 @@ fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
 }
 
 /// A UUID-shaped id from a process-wide counter: deterministic for a given request order.
-fn generated_correlation_id() -> String {
+pub(crate) fn generated_correlation_id() -> String {
     let serial = REQUEST_SERIAL.fetch_add(1, Ordering::Relaxed);
     let mut rng = crate::domain::Rng::new(serial ^ 0x756b_6f2d_6d6f_636b);
     rng.uuid()

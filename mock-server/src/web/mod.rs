@@ -11,6 +11,7 @@ pub mod auth;
 pub mod browser;
 pub mod error;
 pub mod extract;
+pub mod framing;
 pub(crate) mod gateway;
 
 pub use error::ApiError;

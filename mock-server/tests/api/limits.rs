@@ -279,3 +279,16 @@ async fn the_instance_registry_is_bounded_and_refuses_new_instances_in_uko_shape
     let body: Value = after_delete.json().unwrap();
     assert_eq!(body["total_count"], 1);
 }
+
+#[tokio::test]
+async fn a_100_kb_uri_gets_a_uko_414() {
+    let server = MockServer::start().await.unwrap();
+    let path = format!("/api/v4/managed_keys/{}", "a".repeat(100 * 1024));
+
+    let response = raw::send(server.address(), &request("GET", &path, "", b""), TIMEOUT).await.unwrap();
+
+    assert_uko_error(&response, 414, "uri_too_long");
+    // The server keeps serving.
+    let after = raw::send(server.address(), &request("GET", "/api/v4/vaults", "", b""), TIMEOUT).await.unwrap();
+    assert_eq!(after.status, 200);
+}
