@@ -88,7 +88,8 @@ struct Ledger {
     durable: u64,
     /// Failed writes so far; a change made in an earlier epoch is decided by `epoch_ends`.
     epoch: usize,
-    /// For each ended epoch, its durable ticket: the changes of that epoch after it were taken back.
+    /// For each ended epoch, its durable ticket: the changes of that epoch after it were taken back. Grows
+    /// by 8 bytes per failed write, which a waiter of any age must still be able to look up.
     epoch_ends: Vec<u64>,
     /// Each instance's last change, for reads to wait on.
     last_change: HashMap<String, Change>,
@@ -327,6 +328,8 @@ impl StateFile {
                 let mut ledger = self.ledger();
                 ledger.durable = covered;
                 ledger.unsettled.retain(|(_, _, ticket)| *ticket > covered);
+                // Settled changes need no entry: a missing one reads as "nothing pending".
+                ledger.last_change.retain(|_, change| change.ticket > covered);
                 drop(ledger);
                 *durable = instances;
             }
@@ -341,6 +344,8 @@ impl StateFile {
                     for (instance_id, seq, _) in ledger.unsettled.drain(..) {
                         amend(&instance_id, seq);
                     }
+                    // Every change not on disk was just taken back: none is pending any more.
+                    ledger.last_change.clear();
                 });
             }
         }
