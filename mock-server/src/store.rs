@@ -384,7 +384,7 @@ impl Store {
     }
 
     /// Puts every instance back to `durable` (the exports of the last good write): instances created since
-    /// are removed (the default one is reset), removed ones come back, journals stay. `then` runs while
+    /// are reset to what their first use builds, removed ones come back, journals stay. `then` runs while
     /// every instance is still locked, with a function that amends a journal entry to 500.
     pub fn roll_back(&self, durable: &BTreeMap<String, Fixture>, then: impl FnOnce(&mut dyn FnMut(&str, u64))) {
         let mut instances = lock(&self.shared.instances);
@@ -401,10 +401,11 @@ impl Store {
         let mut guards: BTreeMap<String, MutexGuard<'_, Instance>> =
             handles.iter().map(|(id, handle)| (id.clone(), lock(handle))).collect();
         for (instance_id, instance) in guards.iter_mut() {
+            // An instance created since the last good write goes back to what its first use would build
+            // (kept in the registry: a request may hold its handle already).
             let restored = match durable.get(instance_id) {
                 Some(fixture) => fixture.clone().into_instance(instance_id, None).ok(),
-                None if instance_id == DEFAULT_INSTANCE => Some(self.fresh_instance(instance_id)),
-                None => None,
+                None => Some(self.fresh_instance(instance_id)),
             };
             if let Some(restored) = restored {
                 instance.replace_state(restored);
@@ -415,11 +416,6 @@ impl Store {
                 instance.journal.amend(seq, 500);
             }
         });
-        for instance_id in guards.keys() {
-            if !durable.contains_key(instance_id) && instance_id != DEFAULT_INSTANCE {
-                instances.remove(instance_id);
-            }
-        }
     }
 
     fn existing(&self, instance_id: &str) -> Option<Arc<Mutex<Instance>>> {

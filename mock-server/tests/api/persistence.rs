@@ -382,3 +382,32 @@ async fn a_change_not_yet_on_disk_is_not_shown_so_no_etag_is_issued_twice_across
     }
     process.kill().await;
 }
+
+#[tokio::test]
+async fn control_plane_changes_whose_save_fails_are_taken_back_too() {
+    let scratch = Scratch::new("control-ghost");
+    let path = scratch.file("state.json");
+    let process = Process::start(&path).await;
+    process.send(reqwest::Method::PUT, "/__mock/v1/instances/kept", None, None).await;
+    let clock = process.get("/__mock/v1/clock").await.2;
+    let blocker = block_saves(&path);
+
+    let deleted = process.send(reqwest::Method::DELETE, "/__mock/v1/instances/kept", None, None).await;
+    let advanced = process.post("/__mock/v1/clock/advance", json!({"seconds": 600})).await;
+    let created = process.send(reqwest::Method::PUT, "/__mock/v1/instances/new", None, None).await;
+
+    assert_eq!(
+        (deleted.0, advanced.0, created.0),
+        (StatusCode::INTERNAL_SERVER_ERROR, StatusCode::INTERNAL_SERVER_ERROR, StatusCode::INTERNAL_SERVER_ERROR)
+    );
+    assert_eq!(process.get("/__mock/v1/clock").await.2, clock, "the failed clock advance is in force");
+    assert!(
+        process.get("/__mock/v1/instances").await.2["instances"].to_string().contains("kept"),
+        "the failed delete is in force"
+    );
+    std::fs::remove_dir(&blocker).unwrap();
+    process.kill().await;
+    let process = Process::start(&path).await;
+    assert_eq!(process.get("/__mock/v1/instances").await.2["instances"], json!(["default", "kept"]));
+    process.kill().await;
+}
