@@ -440,7 +440,7 @@ impl Progress {
         if self.terminal {
             eprint!("\rcases {}/{}  failed {}", self.done, self.total, self.failed);
             let _ = std::io::stderr().flush();
-        } else if self.done % step == 0 || self.done == self.total {
+        } else if self.done.is_multiple_of(step) || self.done == self.total {
             eprintln!("cases {}/{}  failed {}", self.done, self.total, self.failed);
         }
     }

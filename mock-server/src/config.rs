@@ -62,9 +62,21 @@ pub struct Config {
     #[arg(long, default_value_t = 3600)]
     pub token_ttl: u64,
 
+    /// Lifetime of refresh tokens issued by the IAM endpoint, in seconds (IBM's 30 days by default). A
+    /// refresh token is accepted only by the endpoint's refresh_token grant, never as a bearer token.
+    #[arg(long, default_value_t = crate::web::auth::DEFAULT_REFRESH_TOKEN_TTL)]
+    pub refresh_token_ttl: u64,
+
     /// Scheme and host used in `href`s instead of the request's Host header (e.g. behind a proxy).
     #[arg(long)]
     pub public_url: Option<String>,
+
+    /// Another host name this server answers to (repeatable), besides localhost, 127.0.0.1, [::1], the bound
+    /// address and the --public-url host. Requests whose Host names anything else get 403 (against DNS
+    /// rebinding), and state-changing requests from a web page of another origin get 403; a name given here
+    /// is also accepted as such an origin. '*' accepts every host and origin.
+    #[arg(long = "allowed-host", value_name = "NAME", value_parser = parse_allowed_host)]
+    pub allowed_hosts: Vec<String>,
 
     /// Token the control plane (/__mock/v1, except /health) requires, as 'Authorization: Bearer TOKEN' or
     /// 'X-Admin-Token: TOKEN'. Without it the control plane is open on a loopback address and refused
@@ -75,6 +87,11 @@ pub struct Config {
     /// Requests each instance's journal keeps (GET /__mock/v1/journal); older ones are forgotten.
     #[arg(long, default_value_t = crate::domain::request_journal::DEFAULT_CAPACITY, value_parser = parse_journal_size, env = "UKO_MOCK_JOURNAL_SIZE")]
     pub journal_size: usize,
+
+    /// Memory each instance's journal may hold, in bytes; beyond it the oldest entries are forgotten even
+    /// below --journal-size (long paths and If-Match values are cut to 2 KiB per field in any case).
+    #[arg(long, default_value_t = crate::domain::request_journal::DEFAULT_MAX_BYTES, value_parser = parse_journal_max_bytes, env = "UKO_MOCK_JOURNAL_MAX_BYTES")]
+    pub journal_max_bytes: usize,
 
     /// Keep every instance in this JSON file across restarts: loaded at start if it exists (a corrupt or
     /// foreign file stops the server and is left untouched), created otherwise, and rewritten before each
@@ -112,6 +129,11 @@ pub struct Config {
     /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert", env = "UKO_MOCK_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+
+    /// Largest --state-file loaded at start, in bytes; a larger file (or anything but a regular file) is
+    /// refused before it is read.
+    #[arg(long, default_value_t = crate::persistence::DEFAULT_MAX_STATE_FILE_BYTES, value_parser = parse_max_state_file_bytes, env = "UKO_MOCK_MAX_STATE_FILE_BYTES")]
+    pub max_state_file_bytes: u64,
 
     /// Log filter (tracing env-filter syntax), e.g. `info`, `debug`, `uko_mock=trace`.
     #[arg(long, default_value = "info", env = "UKO_MOCK_LOG")]
@@ -166,6 +188,32 @@ fn parse_journal_size(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(entries) if entries >= 1 => Ok(entries),
         _ => Err(format!("expected a number of entries of at least 1, found '{text}'")),
+    }
+}
+
+fn parse_allowed_host(text: &str) -> Result<String, String> {
+    let valid = text == "*"
+        || (!text.is_empty()
+            && text.len() <= 253
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || "-._[]:".contains(c)));
+    if valid {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(format!("expected a host name (letters, digits, '-', '.'), an IP address or '*', found '{text}'"))
+    }
+}
+
+fn parse_journal_max_bytes(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(bytes) if bytes >= 1 => Ok(bytes),
+        _ => Err(format!("expected a number of bytes of at least 1, found '{text}'")),
+    }
+}
+
+fn parse_max_state_file_bytes(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(bytes) if bytes >= 1 => Ok(bytes),
+        _ => Err(format!("expected a number of bytes of at least 1, found '{text}'")),
     }
 }
 

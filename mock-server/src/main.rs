@@ -18,6 +18,7 @@ use uko_mock::server::{Limits, Listener};
 use uko_mock::tls::TlsIdentity;
 use uko_mock::web::access::AdminAccess;
 use uko_mock::web::auth::{Auth, AuthMode};
+use uko_mock::web::browser::BrowserPolicy;
 use uko_mock::web::AppState;
 
 #[tokio::main]
@@ -61,10 +62,11 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         }
     };
     store.set_journal_capacity(config.journal_size);
+    store.set_journal_max_bytes(config.journal_max_bytes);
     if let Some(path) = &config.state_file {
-        uko_mock::persistence::attach(&store, path).map_err(|error| {
+        uko_mock::persistence::attach_with_limit(&store, path, config.max_state_file_bytes).map_err(|error| {
             anyhow!(
-                "cannot use the state file: {error}; it was left untouched: fix or move it, or pass another --state-file"
+                "cannot use the state file: {error:#}; it was left untouched: fix or move it, or pass another --state-file"
             )
         })?;
     }
@@ -72,7 +74,8 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         store.set_profile(profile);
     }
     let profile = store.with_instance(uko_mock::store::DEFAULT_INSTANCE, |instance| instance.settings.profile);
-    let auth = Auth::new(config.auth, config.api_keys.clone(), config.tokens.clone(), config.token_ttl);
+    let auth = Auth::new(config.auth, config.api_keys.clone(), config.tokens.clone(), config.token_ttl)
+        .with_refresh_token_ttl(config.refresh_token_ttl);
 
     let address = SocketAddr::new(config.bind, config.port);
     let listener = TcpListener::bind(address).await.map_err(|error| cannot_listen(address, &error))?;
@@ -98,7 +101,8 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
     }
 
     let admin = AdminAccess::new(config.admin_token.clone(), bound.ip());
-    let state = AppState::new(store.clone(), auth, config.public_url.clone(), admin);
+    let browser = BrowserPolicy::new(bound.ip(), &config.allowed_hosts, config.public_url.as_deref());
+    let state = AppState::new(store.clone(), auth, config.public_url.clone(), admin).with_browser_policy(browser);
     let mut listeners = Vec::with_capacity(2);
     listeners.push(match (&tls, config.tls) {
         (Some(identity), true) => Listener::https(listener, identity.config.clone()),

@@ -6,37 +6,40 @@
 //! generator states, fault rules), so loading it gives back equal instances. Journals are not kept: they
 //! describe requests, not state.
 //!
-//! Durability: a change is on disk before its response is sent. The HTTP layer calls [`Store::persist`]
-//! after every API mutation that succeeded and every control-plane change; it rewrites the whole state
-//! (write `<file>.tmp`, fsync it, rename it over the file, fsync the directory). The rename is atomic, so a
-//! crash leaves the old or the new state, never a torn file. We chose this over an append log because it
-//! needs a single format (the export, which is already tested to round-trip) and no replay or compaction;
-//! the price, rewriting everything per change, is small for a mock's state.
-//!
-//! Concurrency: writers are serialised by one mutex. Each change takes a ticket from a counter after the
-//! change was made; a writer reads the counter *before* it snapshots the instances (each under its own lock),
-//! so its file holds every change up to that ticket, and it records that ticket as durable. A change whose
-//! ticket is already durable returns at once (group commit). Since every write snapshots the state as it
-//! is after the previous write finished, a newer state is never overwritten by an older snapshot.
-//!
-//! From the server ([`StateFile::save_async`]) only one write runs at a time, on a blocking thread; the
-//! requests that changed something meanwhile wait for it asynchronously (a `watch` of the durable ticket)
-//! and the next one to find no write running starts the write that covers them all. Thirty-two concurrent
-//! changes thus cost one or two writes, not thirty-two blocking threads queued on the mutex.
+//! Durability and truth (issue 15): a change is acknowledged only once it is on disk, and a change whose
+//! write fails is taken back, so no answer, read, list, export or journal entry ever shows it.
+//! - Every change takes a ticket ([`Change`]) in the same critical section (the instance's lock) that made
+//!   it. A write locks the instance registry and every instance, reads the last ticket and exports every
+//!   instance: an exact cut, so the file holds every change up to that ticket and none after it.
+//! - A write rewrites the whole state (write `<file>.tmp`, fsync it, rename it over the file, fsync the
+//!   directory); the rename is atomic, so a crash leaves the old or the new state, never a torn file. We
+//!   chose this over an append log because it needs one format (the export, tested to round-trip) and no
+//!   replay; the price, rewriting everything per write, is small for a mock's state.
+//! - Group commit: one write runs at a time, on a blocking thread; requests that changed something meanwhile
+//!   wait asynchronously and the next write covers them all.
+//! - When a write fails, every instance goes back to the last state on disk (kept in memory as the exports
+//!   of the last good write), the failed changes' journal entries say 500, and every change not on disk is
+//!   answered 500 `state_not_saved`. An epoch counter tells those changes from later ones.
+//! - Reads wait too: a request that ran on an instance whose last change is not yet on disk is answered only
+//!   once it is (or with 500 when that change was taken back). So nothing a client saw, ETags included, can
+//!   be lost in a crash, and after a restart the clock resumes past every ETag ever handed out: no ETag is
+//!   issued twice for different content.
 //!
 //! Reads that move simulation state (fault-rule counters, `unreachable_for_calls`, heartbeats) are saved
 //! with the next change or at shutdown, not on their own.
 //!
-//! Loading: an existing file must be a complete, valid envelope; otherwise the server refuses to start, and
-//! the file is never written before it loaded.
+//! Loading: the file must be a regular file of at most the size limit (checked before reading) and a
+//! complete, valid envelope; otherwise the server refuses to start, and the file is never written before it
+//! loaded. One server per file: `<file>.lock` holds an OS advisory lock (released by the OS on exit or
+//! crash) and the holder's pid.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
@@ -50,18 +53,50 @@ pub const FORMAT: &str = "uko-mock-state";
 /// The envelope version this build reads and writes.
 pub const VERSION: u64 = 1;
 
+/// Largest state file loaded by default (`--max-state-file-bytes` raises it): a file is read whole, so a
+/// bound keeps a wrong path (a disk image, a log) from filling memory. 20,000 keys take about 15 MB.
+pub const DEFAULT_MAX_STATE_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// One change as the state file tracks it: its ticket and the epoch (failed writes so far) it was made in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change {
+    ticket: u64,
+    epoch: usize,
+}
+
 /// A state file bound to a store.
 pub struct StateFile {
     path: PathBuf,
-    /// Tickets handed out: the number of changes reported so far.
-    changes: AtomicU64,
-    /// The highest ticket whose state is on disk. The mutex also serialises writers.
-    durable: Mutex<u64>,
-    /// The durable ticket as published to waiting requests; also bumped after a failed write so that a
-    /// waiter retries it.
+    ledger: Mutex<Ledger>,
+    /// The exports of the last good write: what a failed write goes back to. The mutex also serialises
+    /// writers.
+    durable: Mutex<BTreeMap<String, Fixture>>,
+    /// Bumped after every write, good or failed, to wake the requests waiting for one.
     written: tokio::sync::watch::Sender<u64>,
-    /// Whether a write started by [`StateFile::save_async`] is running.
+    /// Whether a write started by [`StateFile::settle`] is running.
     writing: AtomicBool,
+    /// The lock on `<file>.lock`, held while the server runs (the OS releases it on exit or crash).
+    _lock: Option<File>,
+}
+
+/// Tickets, the durable one, epochs.
+#[derive(Default)]
+struct Ledger {
+    /// Tickets handed out.
+    changes: u64,
+    /// Every ticket up to this one is on disk (and none after it, see the module doc).
+    durable: u64,
+    /// Failed writes so far; a change made in an earlier epoch is decided by `epoch_ends`.
+    epoch: usize,
+    /// For each ended epoch, its durable ticket: the changes of that epoch after it were taken back. Grows
+    /// by 8 bytes per failed write, which a waiter of any age must still be able to look up.
+    epoch_ends: Vec<u64>,
+    /// Each instance's last change, for reads to wait on.
+    last_change: HashMap<String, Change>,
+    /// Journal entries (instance, seq, ticket) of changes not on disk yet: a failed write amends them.
+    unsettled: Vec<(String, u64, u64)>,
+    /// Why the last write failed, for the answers of the changes it took back.
+    last_error: String,
 }
 
 /// Why a state file cannot be used at start.
@@ -79,33 +114,74 @@ pub struct SaveError {
 }
 
 /// Loads `path` into `store` when it exists, or creates it from the store's current state; from then on
-/// every [`Store::persist`] writes it. An unusable file is left untouched and reported.
+/// every change is written to it. An unusable file is left untouched and reported.
 pub fn attach(store: &Store, path: &Path) -> Result<(), StateFileError> {
-    let state_file = Arc::new(StateFile::new(path));
-    let loaded = state_file.load()?;
-    let created = loaded.is_none();
+    attach_with_limit(store, path, DEFAULT_MAX_STATE_FILE_BYTES)
+}
+
+/// [`attach`] with a size limit for the file (`--max-state-file-bytes`).
+pub fn attach_with_limit(store: &Store, path: &Path, max_bytes: u64) -> Result<(), StateFileError> {
+    let refuse = |reason: String| StateFileError { path: path.to_owned(), reason };
+    let lock = lock_exclusively(path).map_err(refuse)?;
+    let mut state_file = StateFile::new(path);
+    state_file._lock = Some(lock);
+    let state_file = Arc::new(state_file);
+    let loaded = state_file.load(max_bytes)?;
     for (instance_id, instance) in loaded.unwrap_or_default() {
         store.put_instance(&instance_id, instance);
     }
     store.attach_state_file(state_file.clone());
-    if created {
-        state_file.save(store).map_err(|error| StateFileError {
-            path: path.to_owned(),
-            reason: format!("cannot create it: {}", error.source),
-        })?;
+    // Written at once, even over a file just loaded: a directory that cannot be written is found now, not
+    // at the first change.
+    state_file
+        .save(store)
+        .map_err(|error| StateFileError { path: path.to_owned(), reason: format!("cannot write it: {}", error.source) })
+}
+
+/// Takes the advisory lock of `<path>.lock` and writes this process's id into it; refuses, naming the
+/// holder's pid, when another process holds it.
+fn lock_exclusively(path: &Path) -> Result<File, String> {
+    let lock_path = sibling(path, ".lock").map_err(|error| error.to_string())?;
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|error| format!("cannot create its lock file {}: {error}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() { "another process".to_owned() } else { format!("pid {holder}") };
+            return Err(format!(
+                "in use by another uko-mock ({who} holds {}); one server per state file",
+                lock_path.display()
+            ));
+        }
+        Err(fs::TryLockError::Error(error)) => {
+            return Err(format!("cannot lock {}: {error}", lock_path.display()));
+        }
     }
-    Ok(())
+    let pid = std::process::id().to_string();
+    file.set_len(0)
+        .and_then(|()| (&file).write_all(pid.as_bytes()))
+        .map_err(|error| format!("cannot write its lock file {}: {error}", lock_path.display()))?;
+    Ok(file)
 }
 
 impl StateFile {
-    /// A state file at `path` (nothing is read or written yet).
+    /// A state file at `path` (nothing is read, written or locked yet).
     pub fn new(path: &Path) -> StateFile {
         StateFile {
             path: path.to_owned(),
-            changes: AtomicU64::new(0),
-            durable: Mutex::new(0),
+            ledger: Mutex::new(Ledger::default()),
+            durable: Mutex::new(BTreeMap::new()),
             written: tokio::sync::watch::Sender::new(0),
             writing: AtomicBool::new(false),
+            _lock: None,
         }
     }
 
@@ -115,68 +191,177 @@ impl StateFile {
     }
 
     /// Reads and checks the whole file: `None` when it does not exist, the instances it holds otherwise.
-    pub fn load(&self) -> Result<Option<BTreeMap<String, Instance>>, StateFileError> {
+    /// Anything but a regular file of at most `max_bytes` is refused before a byte is read.
+    pub fn load(&self, max_bytes: u64) -> Result<Option<BTreeMap<String, Instance>>, StateFileError> {
         let refuse = |reason: String| StateFileError { path: self.path.clone(), reason };
-        let text = match fs::read_to_string(&self.path) {
-            Ok(text) => text,
+        let metadata = match fs::metadata(&self.path) {
+            Ok(metadata) => metadata,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(refuse(format!("cannot read it: {error}"))),
         };
+        if !metadata.is_file() {
+            return Err(refuse("not a regular file (a state file is a JSON file uko-mock writes)".to_owned()));
+        }
+        let too_large = |size: u64| {
+            format!("{size} bytes, larger than the limit of {max_bytes} bytes (--max-state-file-bytes raises it)")
+        };
+        if metadata.len() > max_bytes {
+            return Err(refuse(too_large(metadata.len())));
+        }
+        let file = File::open(&self.path).map_err(|error| refuse(format!("cannot read it: {error}")))?;
+        // The limit again while reading: the file may grow after the size was checked.
+        let mut bytes = Vec::new();
+        file.take(max_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|error| refuse(format!("cannot read it: {error}")))?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(refuse(too_large(bytes.len() as u64)));
+        }
+        let text = String::from_utf8(bytes).map_err(|error| refuse(format!("not valid JSON (not UTF-8): {error}")))?;
         parse(&text).map(Some).map_err(refuse)
     }
 
-    /// Makes every change reported before this call durable: writes the store's state unless a write that
-    /// started after this call already did.
-    pub fn save(&self, store: &Store) -> Result<(), SaveError> {
-        let ticket = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
-        self.write_covering(ticket, store)
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// [`StateFile::save`] for the server: waits for the running write when there is one, and otherwise
-    /// writes on a blocking thread; either way it returns once a write covering this change is on disk.
+    /// Records a change to an instance; call it under the instance's lock, in the critical section that
+    /// made the change. `journal_seq` is the change's journal entry, amended if the change is taken back.
+    pub fn note_change(&self, instance_id: &str, journal_seq: Option<u64>) -> Change {
+        let mut ledger = self.ledger();
+        ledger.changes += 1;
+        let change = Change { ticket: ledger.changes, epoch: ledger.epoch };
+        match ledger.last_change.get_mut(instance_id) {
+            Some(last) => *last = change,
+            None => {
+                ledger.last_change.insert(instance_id.to_owned(), change);
+            }
+        }
+        if let Some(seq) = journal_seq {
+            ledger.unsettled.push((instance_id.to_owned(), seq, change.ticket));
+        }
+        change
+    }
+
+    /// The instance's last change while it is pending (neither on disk nor taken back): a request that read
+    /// the instance waits for it before answering. Call it under the instance's lock.
+    pub fn observed(&self, instance_id: &str) -> Option<Change> {
+        let ledger = self.ledger();
+        let change = *ledger.last_change.get(instance_id)?;
+        // A change taken back is not in what the request read (the rollback held every instance lock).
+        ledger.verdict(change).is_none().then_some(change)
+    }
+
+    /// A change standing for everything done so far (shutdown; the first write).
+    fn note_all(&self) -> Change {
+        let mut ledger = self.ledger();
+        ledger.changes += 1;
+        Change { ticket: ledger.changes, epoch: ledger.epoch }
+    }
+
+    /// Makes everything done so far durable, on this thread (start).
+    pub fn save(&self, store: &Store) -> Result<(), SaveError> {
+        let change = self.note_all();
+        self.write(store);
+        self.outcome(change).unwrap_or_else(|| Err(self.save_error(io::Error::other("the write did not run"))))
+    }
+
+    /// Everything done so far made durable, for the server (shutdown).
     pub async fn save_async(self: Arc<Self>, store: Store) -> Result<(), SaveError> {
-        let ticket = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
+        let change = self.note_all();
+        self.settle(store, change).await
+    }
+
+    /// Returns once `change` is on disk (`Ok`) or was taken back after a failed write (`Err`): waits for
+    /// the running write when there is one, and otherwise writes on a blocking thread.
+    pub async fn settle(self: Arc<Self>, store: Store, change: Change) -> Result<(), SaveError> {
         let mut written = self.written.subscribe();
         loop {
-            if *written.borrow_and_update() >= ticket {
-                return Ok(());
+            written.borrow_and_update();
+            if let Some(outcome) = self.outcome(change) {
+                return outcome;
             }
             if self.writing.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
                 let writer = self.clone();
                 let store = store.clone();
-                let result = tokio::task::spawn_blocking(move || writer.write_covering(ticket, &store)).await;
+                let _ = tokio::task::spawn_blocking(move || writer.write(&store)).await;
                 // Cleared before the waiters are woken: one of them may have to write next.
                 self.writing.store(false, Ordering::SeqCst);
-                self.written.send_modify(|_| {});
-                return result.map_err(|error| self.save_error(io::Error::other(error)))?;
+                self.written.send_modify(|n| *n = n.wrapping_add(1));
+                continue;
             }
-            // A write is running; it may not cover this ticket, so look again once it finished.
+            // A write is running; it may not cover this change, so look again once it finished.
             if written.changed().await.is_err() {
                 return Err(self.save_error(io::Error::other("the state file was closed")));
             }
         }
     }
 
-    /// Writes the store's state unless a write already covered `ticket`.
-    fn write_covering(&self, ticket: u64, store: &Store) -> Result<(), SaveError> {
-        let mut durable = self.durable.lock().unwrap_or_else(PoisonError::into_inner);
-        if *durable >= ticket {
-            return Ok(());
+    /// `Some(Ok)` once the change is on disk, `Some(Err)` once it was taken back, `None` while pending.
+    fn outcome(&self, change: Change) -> Option<Result<(), SaveError>> {
+        let ledger = self.ledger();
+        match ledger.verdict(change)? {
+            true => Some(Ok(())),
+            false => Some(Err(self.save_error(io::Error::other(ledger.last_error.clone())))),
         }
-        // Read before the snapshot: every change with a ticket up to here is visible to it.
-        let covered = self.changes.load(Ordering::SeqCst);
-        let instances = store.map_instances(Fixture::export_with_secrets);
-        let envelope = Envelope { format: FORMAT, version: VERSION, instances: &instances };
-        let mut bytes = serde_json::to_vec_pretty(&envelope).map_err(|error| self.save_error(error.into()))?;
-        bytes.push(b'\n');
-        write_atomically(&self.path, &bytes).map_err(|error| self.save_error(error))?;
-        *durable = covered;
-        self.written.send_replace(covered);
-        Ok(())
+    }
+
+    /// Writes the store's state (an exact cut, see the module doc); on failure puts every instance back to
+    /// the last state on disk and ends the epoch, so the changes since are answered as not applied.
+    fn write(&self, store: &Store) {
+        let mut durable = self.durable.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let ledger = self.ledger();
+            if ledger.changes == ledger.durable {
+                return;
+            }
+        }
+        let (instances, covered) = store.exact_cut(Fixture::export_with_secrets, || self.ledger().changes);
+        let result = serde_json::to_vec_pretty(&Envelope { format: FORMAT, version: VERSION, instances: &instances })
+            .map_err(io::Error::from)
+            .and_then(|mut bytes| {
+                bytes.push(b'\n');
+                write_atomically(&self.path, &bytes)
+            });
+        match result {
+            Ok(()) => {
+                let mut ledger = self.ledger();
+                ledger.durable = covered;
+                ledger.unsettled.retain(|(_, _, ticket)| *ticket > covered);
+                // Settled changes need no entry: a missing one reads as "nothing pending".
+                ledger.last_change.retain(|_, change| change.ticket > covered);
+                drop(ledger);
+                *durable = instances;
+            }
+            Err(error) => {
+                tracing::error!(path = %self.path.display(), %error, "cannot write the state file; the changes since the last write are taken back");
+                store.roll_back(&durable, |amend| {
+                    let mut ledger = self.ledger();
+                    let ended = ledger.durable;
+                    ledger.epoch_ends.push(ended);
+                    ledger.epoch += 1;
+                    ledger.last_error = error.to_string();
+                    for (instance_id, seq, _) in ledger.unsettled.drain(..) {
+                        amend(&instance_id, seq);
+                    }
+                    // Every change not on disk was just taken back: none is pending any more.
+                    ledger.last_change.clear();
+                });
+            }
+        }
     }
 
     fn save_error(&self, source: io::Error) -> SaveError {
         SaveError { path: self.path.clone(), source }
+    }
+}
+
+impl Ledger {
+    fn verdict(&self, change: Change) -> Option<bool> {
+        if change.epoch == self.epoch {
+            return (change.ticket <= self.durable).then_some(true);
+        }
+        Some(self.epoch_ends.get(change.epoch).is_some_and(|end| change.ticket <= *end))
     }
 }
 
@@ -260,16 +445,30 @@ fn kind(value: &serde_json::Value) -> &'static str {
 
 /// Write-to-temporary, fsync, rename, fsync the directory: readers and crashes see the old or the new file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let file_name = path.file_name().ok_or_else(|| io::Error::other("the path names no file"))?;
-    let mut temporary_name = file_name.to_owned();
-    temporary_name.push(".tmp");
-    let temporary = path.with_file_name(temporary_name);
+    let temporary = sibling(path, ".tmp")?;
     let mut file = File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&temporary, path)?;
-    sync_directory(path)
+    let written = file.write_all(bytes).and_then(|()| file.sync_all()).and_then(|()| {
+        drop(file);
+        fs::rename(&temporary, path)
+    });
+    if let Err(error) = written {
+        // Ours since `create` succeeded: a failed write leaves no half-written file behind.
+        let _ = fs::remove_file(&temporary);
+        return Err(error);
+    }
+    // Once renamed, the file holds the new state whatever follows: reporting a failure now would take back
+    // changes that a restart loads. A directory that cannot be synced is logged instead.
+    if let Err(error) = sync_directory(path) {
+        tracing::warn!(path = %path.display(), %error, "cannot sync the state file's directory");
+    }
+    Ok(())
+}
+
+/// `<path><suffix>` in the same directory.
+fn sibling(path: &Path, suffix: &str) -> io::Result<PathBuf> {
+    let mut name = path.file_name().ok_or_else(|| io::Error::other("the path names no file"))?.to_owned();
+    name.push(suffix);
+    Ok(path.with_file_name(name))
 }
 
 #[cfg(unix)]

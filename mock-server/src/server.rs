@@ -48,6 +48,7 @@ pub fn app(state: AppState) -> impl AppService {
 /// Builds the whole HTTP service for a state: the routes (UKO surface, IAM endpoint, control plane, web
 /// console) behind the gateway (instance prefix, correlation id, limits, error bodies, logging).
 pub fn app_with_limits(state: AppState, limits: Limits) -> impl AppService {
+    let browser = std::sync::Arc::new(state.browser.clone());
     let routes = Router::new()
         .nest("/api/v4", crate::uko::surface(&state))
         .route("/identity/token", post(auth::iam_token))
@@ -59,7 +60,7 @@ pub fn app_with_limits(state: AppState, limits: Limits) -> impl AppService {
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .with_state(state);
     // Layered around the whole router, not per route: one service call per request.
-    gateway::Gateway::new(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes).layer(routes), limits)
+    gateway::Gateway::new(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes).layer(routes), limits, browser)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
@@ -194,6 +195,7 @@ pub async fn serve_listeners(
                     if !plain_http_expected(&stream, timeout, &warned).await {
                         return;
                     }
+                    let stream = crate::web::framing::UkoFraming::new(stream);
                     let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
                     if let Err(error) = watcher.watch(connection).await {
                         tracing::debug!(%error, "connection closed with an error");
@@ -220,6 +222,8 @@ pub async fn serve_listeners(
                         request.extensions_mut().insert(crate::web::ServedOverTls);
                         tower::ServiceExt::oneshot(app.clone(), request)
                     });
+                    // Inside the TLS layer: the 414 it replaces is written in plain text by hyper.
+                    let stream = crate::web::framing::UkoFraming::new(stream);
                     let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
                     if let Err(error) = watcher.watch(connection).await {
                         tracing::debug!(%error, "TLS connection closed with an error");

@@ -8,8 +8,9 @@
 //! requests in the order they ran. Rendering happens after the lock is released.
 //! Instances are created on first use by the factory (from the default or a named fixture).
 //!
-//! With a state file attached (`persistence`), [`Store::persist`] makes every change durable; callers
-//! invoke it after a change and before answering.
+//! With a state file attached (`persistence`), every change takes a ticket in the critical section that
+//! made it, and every request notes the last change it could see; callers wait for [`Store::settle`]
+//! before answering (see `persistence` for why a client is never shown a change that is not on disk).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,9 +19,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use crate::domain::command::{Answer, Command};
 use crate::domain::faults::FaultDecision;
 pub use crate::domain::peek::KeyStatus;
-use crate::domain::request_journal::{JournalEntry, DEFAULT_CAPACITY};
+use crate::domain::request_journal::{Journal, JournalEntry, DEFAULT_CAPACITY, DEFAULT_MAX_BYTES};
 use crate::domain::{IfMatch, Instance, Result};
-use crate::persistence::{SaveError, StateFile};
+use crate::fixture::Fixture;
+use crate::persistence::{Change, SaveError, StateFile};
 
 /// Builds a fresh instance for an id (used on first use and on reset).
 pub type InstanceFactory = Arc<dyn Fn(&str) -> Instance + Send + Sync>;
@@ -87,6 +89,11 @@ pub struct Outcome {
     /// Whether the instance changed (a mutation succeeded, or a concurrent writer acted): the change must be
     /// made durable before the answer.
     pub changed: bool,
+    /// With a state file: this request's change, or the change it read that is not on disk yet; the
+    /// answer waits for it ([`Store::settle`]).
+    pub pending: Option<Change>,
+    /// The request's journal entry, if one was recorded.
+    pub journal_seq: Option<u64>,
 }
 
 /// Cheaply clonable handle to all instances.
@@ -100,6 +107,8 @@ struct Shared {
     factory: Mutex<InstanceFactory>,
     /// Entries each instance's journal keeps (`--journal-size`).
     journal_capacity: AtomicUsize,
+    /// Memory each instance's journal may hold (`--journal-max-bytes`).
+    journal_max_bytes: AtomicUsize,
     /// Where changes are saved; set once at start, never for a store without `--state-file`.
     state_file: OnceLock<Arc<StateFile>>,
 }
@@ -125,6 +134,7 @@ impl Store {
             instances: Mutex::new(instances),
             factory: Mutex::new(factory),
             journal_capacity: AtomicUsize::new(DEFAULT_CAPACITY),
+            journal_max_bytes: AtomicUsize::new(DEFAULT_MAX_BYTES),
             state_file: OnceLock::new(),
         };
         Store { shared: Arc::new(shared) }
@@ -137,6 +147,43 @@ impl Store {
         operation(&mut instance)
     }
 
+    /// Runs a control-plane change on the instance under its lock; the change's ticket is taken in the same
+    /// critical section (`None` without a state file). Pass it to [`Store::settle`] before answering.
+    pub fn change<R>(&self, instance_id: &str, operation: impl FnOnce(&mut Instance) -> R) -> (R, Option<Change>) {
+        let handle = self.handle(instance_id);
+        let mut instance = lock(&handle);
+        let value = operation(&mut instance);
+        let change = self.state_file().map(|state_file| state_file.note_change(instance_id, None));
+        (value, change)
+    }
+
+    /// Runs a read on the instance under its lock, with the instance's last change not yet on disk (if
+    /// any): pass it to [`Store::settle`] before answering.
+    pub fn read<R>(&self, instance_id: &str, operation: impl FnOnce(&mut Instance) -> R) -> (R, Option<Change>) {
+        let handle = self.handle(instance_id);
+        let mut instance = lock(&handle);
+        let value = operation(&mut instance);
+        let observed = self.state_file().and_then(|state_file| state_file.observed(instance_id));
+        (value, observed)
+    }
+
+    /// Waits until `change` is on disk; `Err` when its write failed and it was taken back (a no-op for
+    /// `None`).
+    pub async fn settle(&self, change: Option<Change>) -> Result<(), SaveError> {
+        match (change, self.state_file().cloned()) {
+            (Some(change), Some(state_file)) => state_file.settle(self.clone(), change).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Rewrites the status of a journal entry whose answer changed after it was recorded (a change that
+    /// could not be saved).
+    pub fn amend_journal(&self, instance_id: &InstanceId, seq: u64, status: u16) {
+        if let Some(handle) = self.existing(instance_id.as_str()) {
+            lock(&handle).journal.amend(seq, status);
+        }
+    }
+
     /// Runs one UKO request on an instance in one pass through its lock: the fault plan decides, the
     /// command runs (its `If-Match` check first), the views of its answer are taken, and its journal entry is
     /// appended, in execution order.
@@ -145,6 +192,7 @@ impl Store {
         let mut instance = lock(&handle);
         let mutates = call.command.operation().mutates();
         let (result, faults) = instance.run_command(call.command, call.if_match);
+        let mut journal_seq = None;
         if let Some(mut entry) = call.entry {
             entry.time = instance.clock.now().to_rfc3339_millis();
             entry.status = match (&result, &faults.error) {
@@ -158,10 +206,14 @@ impl Store {
                 _ => None,
             };
             entry.fault = faults.summary();
-            instance.journal.record(entry);
+            journal_seq = Some(instance.journal.record(entry));
         }
         let changed = (mutates && matches!(result, Some(Ok(_)))) || !faults.concurrent_writes.is_empty();
-        Outcome { result, faults, changed }
+        let pending = self.state_file().and_then(|state_file| match changed {
+            true => Some(state_file.note_change(instance_id.as_str(), journal_seq)),
+            false => state_file.observed(instance_id.as_str()),
+        });
+        Outcome { result, faults, changed, pending, journal_seq }
     }
 
     /// Journals a UKO request that was answered before any operation ran (refused token, undecodable body,
@@ -196,20 +248,23 @@ impl Store {
     }
 
     /// Installs `instance` under `instance_id`, replacing the state of an existing one (whose journal stays);
-    /// returns whether it was created.
-    pub fn put_instance(&self, instance_id: &str, mut instance: Instance) -> bool {
+    /// returns whether it was created, and the change to settle.
+    pub fn put_instance(&self, instance_id: &str, mut instance: Instance) -> (bool, Option<Change>) {
         let mut instances = lock(&self.shared.instances);
-        match instances.get(instance_id) {
+        let created = match instances.get(instance_id) {
             Some(handle) => {
                 lock(handle).replace_state(instance);
                 false
             }
             None => {
-                instance.journal.set_capacity(self.journal_capacity());
+                self.limit_journal(&mut instance.journal);
                 instances.insert(instance_id.to_owned(), Arc::new(Mutex::new(instance)));
                 true
             }
-        }
+        };
+        // Under the registry lock, which a write holds for its cut.
+        let change = self.state_file().map(|state_file| state_file.note_change(instance_id, None));
+        (created, change)
     }
 
     /// Sets how many entries each journal keeps, for existing and future instances.
@@ -218,6 +273,20 @@ impl Store {
         for handle in self.handles() {
             lock(&handle).journal.set_capacity(capacity);
         }
+    }
+
+    /// Sets how much memory each journal may hold, for existing and future instances.
+    pub fn set_journal_max_bytes(&self, max_bytes: usize) {
+        self.shared.journal_max_bytes.store(max_bytes.max(1), Ordering::SeqCst);
+        for handle in self.handles() {
+            lock(&handle).journal.set_max_bytes(max_bytes);
+        }
+    }
+
+    /// Applies the journal limits to a new instance's journal.
+    fn limit_journal(&self, journal: &mut Journal) {
+        journal.set_capacity(self.journal_capacity());
+        journal.set_max_bytes(self.shared.journal_max_bytes.load(Ordering::SeqCst));
     }
 
     /// Entries each instance's journal keeps.
@@ -244,8 +313,8 @@ impl Store {
         self.shared.state_file.get()
     }
 
-    /// Makes every change made before this call durable (a no-op without a state file). Call it after a
-    /// change and before acknowledging it. The write runs on the blocking pool.
+    /// Makes everything done before this call durable (a no-op without a state file): shutdown. Changes
+    /// are settled one by one with [`Store::settle`]. The write runs on the blocking pool.
     pub async fn persist(&self) -> Result<(), SaveError> {
         let Some(state_file) = self.state_file().cloned() else {
             return Ok(());
@@ -289,9 +358,64 @@ impl Store {
         lock(&self.shared.instances).keys().cloned().collect()
     }
 
-    /// Removes a non-default instance; returns whether it existed.
-    pub fn remove_instance(&self, instance_id: &str) -> bool {
-        instance_id != DEFAULT_INSTANCE && lock(&self.shared.instances).remove(instance_id).is_some()
+    /// Removes a non-default instance; returns the change to settle, `None` when it did not exist.
+    pub fn remove_instance(&self, instance_id: &str) -> Option<Option<Change>> {
+        if instance_id == DEFAULT_INSTANCE {
+            return None;
+        }
+        let mut instances = lock(&self.shared.instances);
+        instances.remove(instance_id)?;
+        Some(self.state_file().map(|state_file| state_file.note_change(instance_id, None)))
+    }
+
+    /// `view` of every instance, all locked at once together with the registry, and `cut()` read under
+    /// those locks: every change whose ticket `cut` counts is in the views, and no other (`persistence`).
+    pub fn exact_cut<R>(&self, view: impl Fn(&Instance) -> R, cut: impl FnOnce() -> u64) -> (BTreeMap<String, R>, u64) {
+        let instances = lock(&self.shared.instances);
+        let handles: Vec<(String, Arc<Mutex<Instance>>)> =
+            instances.iter().map(|(id, handle)| (id.clone(), handle.clone())).collect();
+        // One lock at a time takes only these locks in registry order; `apply` holds one instance lock.
+        let guards: Vec<(String, MutexGuard<'_, Instance>)> =
+            handles.iter().map(|(id, handle)| (id.clone(), lock(handle))).collect();
+        let covered = cut();
+        drop(instances);
+        let views = guards.iter().map(|(id, instance)| (id.clone(), view(instance))).collect();
+        (views, covered)
+    }
+
+    /// Puts every instance back to `durable` (the exports of the last good write): instances created since
+    /// are reset to what their first use builds, removed ones come back, journals stay. `then` runs while
+    /// every instance is still locked, with a function that amends a journal entry to 500.
+    pub fn roll_back(&self, durable: &BTreeMap<String, Fixture>, then: impl FnOnce(&mut dyn FnMut(&str, u64))) {
+        let mut instances = lock(&self.shared.instances);
+        for (instance_id, fixture) in durable {
+            if !instances.contains_key(instance_id) {
+                if let Ok(mut instance) = fixture.clone().into_instance(instance_id, None) {
+                    self.limit_journal(&mut instance.journal);
+                    instances.insert(instance_id.clone(), Arc::new(Mutex::new(instance)));
+                }
+            }
+        }
+        let handles: Vec<(String, Arc<Mutex<Instance>>)> =
+            instances.iter().map(|(id, handle)| (id.clone(), handle.clone())).collect();
+        let mut guards: BTreeMap<String, MutexGuard<'_, Instance>> =
+            handles.iter().map(|(id, handle)| (id.clone(), lock(handle))).collect();
+        for (instance_id, instance) in guards.iter_mut() {
+            // An instance created since the last good write goes back to what its first use would build
+            // (kept in the registry: a request may hold its handle already).
+            let restored = match durable.get(instance_id) {
+                Some(fixture) => fixture.clone().into_instance(instance_id, None).ok(),
+                None => Some(self.fresh_instance(instance_id)),
+            };
+            if let Some(restored) = restored {
+                instance.replace_state(restored);
+            }
+        }
+        then(&mut |instance_id: &str, seq: u64| {
+            if let Some(instance) = guards.get_mut(instance_id) {
+                instance.journal.amend(seq, 500);
+            }
+        });
     }
 
     fn existing(&self, instance_id: &str) -> Option<Arc<Mutex<Instance>>> {
@@ -308,7 +432,7 @@ impl Store {
         }
         // Build outside the registry lock: a fixture load can take milliseconds.
         let mut fresh = self.fresh_instance(instance_id);
-        fresh.journal.set_capacity(self.journal_capacity());
+        self.limit_journal(&mut fresh.journal);
         lock(&self.shared.instances)
             .entry(instance_id.to_owned())
             .or_insert_with(|| Arc::new(Mutex::new(fresh)))

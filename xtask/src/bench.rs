@@ -566,7 +566,7 @@ async fn list_latency(mock: &Path, big_fixture: &Path, plan: &Plan) -> anyhow::R
     };
     let fresh = |index: usize| {
         let offset = (index * 100) % 10_000;
-        let sort = if index % 2 == 0 { "label,-created_at" } else { "-created_at,label" };
+        let sort = if index.is_multiple_of(2) { "label,-created_at" } else { "-created_at,label" };
         format!("state=active,deactivated&algorithm=aes&sort={sort}&limit=100&offset={offset}")
     };
     let walked = list_figure(&server.base_url, plan, "list filter+sort+page over 20,000 keys, p99", walk).await?;

@@ -47,8 +47,8 @@ pub(super) async fn put_instance(
     } else {
         Fixture::load_json(text, &scope.0).map_err(invalid_fixture)?
     };
-    let created = state.store.put_instance(&scope.0, instance);
-    state.store.persist().await?;
+    let (created, change) = state.store.put_instance(&scope.0, instance);
+    state.store.settle(change).await?;
     let summary = state.store.with_instance(&scope.0, InstanceSummary::of);
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(summary)))
 }
@@ -62,9 +62,9 @@ pub(super) async fn delete_instance(State(state): State<AppState>, scope: Scope)
             "The default instance cannot be deleted; reset it with POST /__mock/v1/reset",
         ));
     }
-    if !state.store.remove_instance(&scope.0) {
+    let Some(change) = state.store.remove_instance(&scope.0) else {
         return Err(Error::not_found(ResourceKind::Instance, &scope.0).into());
-    }
-    state.store.persist().await?;
+    };
+    state.store.settle(change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

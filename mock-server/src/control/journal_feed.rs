@@ -27,6 +27,9 @@ pub(super) async fn get_journal(
 ) -> Result<Json<JournalPage>, ApiError> {
     let since = number_parameter(query.as_deref(), "since", 0)?;
     let limit = number_parameter(query.as_deref(), "limit", 1)?;
+    // Once the instance's last change is settled, its entry holds the status its client got.
+    let (_, observed) = state.store.read(&scope.0, |_| ());
+    let _ = state.store.settle(observed).await;
     let (entries, next_seq) = state.store.with_instance(&scope.0, |instance| {
         let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
         instance.journal.read(since.unwrap_or(0), limit)

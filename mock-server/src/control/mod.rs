@@ -111,9 +111,9 @@ async fn change<T>(
     scope: &Scope,
     change: impl FnOnce(&mut Instance) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
-    let value = state.store.with_instance(&scope.0, change)?;
-    state.store.persist().await?;
-    Ok(value)
+    let (value, change) = state.store.change(&scope.0, change);
+    state.store.settle(change).await?;
+    value
 }
 
 /// A fixture that cannot be parsed, validated or loaded: 400 naming the JSON path.

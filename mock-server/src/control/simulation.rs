@@ -182,11 +182,14 @@ pub(super) async fn set_keystore_reachability(
     .await
 }
 
-pub(super) async fn get_clock(State(state): State<AppState>, scope: Scope) -> Json<Clock> {
-    Json(state.store.with_instance(&scope.0, |instance| {
+pub(super) async fn get_clock(State(state): State<AppState>, scope: Scope) -> Result<Json<Clock>, ApiError> {
+    let (clock, observed) = state.store.read(&scope.0, |instance| {
         instance.clock.now();
         instance.clock.clone()
-    }))
+    });
+    // `last_stamp` is the ETag of the last change: shown only once that change is on disk.
+    state.store.settle(observed).await.map_err(|error| ApiError::not_saved(error, false))?;
+    Ok(Json(clock))
 }
 
 /// `POST /clock/advance`: moves the instance clock forward by `seconds`.

@@ -77,7 +77,8 @@ pub(super) async fn export_instance(
 ) -> Result<impl IntoResponse, ApiError> {
     let include_secrets = include_secrets(query.as_deref())?;
     let export = if include_secrets { Fixture::export_with_secrets } else { Fixture::export };
-    let text = state.store.with_instance(&scope.0, |instance| export(instance).to_json());
+    let (text, observed) = state.store.read(&scope.0, |instance| export(instance).to_json());
+    state.store.settle(observed).await.map_err(|error| ApiError::not_saved(error, false))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], text))
 }
 

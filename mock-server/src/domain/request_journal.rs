@@ -13,6 +13,11 @@ pub const MAX_FIELD_BYTES: usize = 2048;
 /// Default number of entries kept per instance.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
+/// Default memory one instance's journal may hold, in bytes (`--journal-max-bytes`): beyond it the oldest
+/// entries are forgotten even below the entry count. 10,000 ordinary entries weigh about 3 MB; entries with
+/// fields at their cut weigh up to 15 KB each.
+pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
+
 /// One served request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
@@ -48,6 +53,16 @@ pub struct Journal {
     entries: VecDeque<JournalEntry>,
     capacity: usize,
     next_seq: u64,
+    /// Memory the held entries take ([`weight`]).
+    #[serde(default)]
+    bytes: usize,
+    /// Most memory the held entries may take.
+    #[serde(default = "default_max_bytes")]
+    max_bytes: usize,
+}
+
+fn default_max_bytes() -> usize {
+    DEFAULT_MAX_BYTES
 }
 
 impl Default for Journal {
@@ -59,7 +74,13 @@ impl Default for Journal {
 impl Journal {
     /// An empty journal keeping at most `capacity` entries (at least 1).
     pub fn with_capacity(capacity: usize) -> Self {
-        Journal { entries: VecDeque::new(), capacity: capacity.max(1), next_seq: 1 }
+        Journal {
+            entries: VecDeque::new(),
+            capacity: capacity.max(1),
+            next_seq: 1,
+            bytes: 0,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
     }
 
     /// Appends an entry, assigning its sequence number and evicting the oldest beyond capacity.
@@ -74,20 +95,51 @@ impl Journal {
         }
         entry.seq = self.next_seq;
         self.next_seq += 1;
-        if self.entries.len() == self.capacity {
-            self.entries.pop_front();
-        }
         let seq = entry.seq;
+        self.bytes += weight(&entry);
         self.entries.push_back(entry);
+        self.evict();
         seq
+    }
+
+    /// Forgets the oldest entries beyond the entry count or the memory bound (the newest always stays).
+    fn evict(&mut self) {
+        while self.entries.len() > self.capacity || (self.bytes > self.max_bytes && self.entries.len() > 1) {
+            match self.entries.pop_front() {
+                Some(oldest) => self.bytes = self.bytes.saturating_sub(weight(&oldest)),
+                None => break,
+            }
+        }
+    }
+
+    /// Keeps at most `max_bytes` of entries (by [`weight`]) from now on, forgetting the oldest beyond it.
+    pub fn set_max_bytes(&mut self, max_bytes: usize) {
+        self.max_bytes = max_bytes.max(1);
+        self.evict();
+    }
+
+    /// Memory the held entries take, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Rewrites the outcome of entry `seq` (if still held): the status its client got after all, no ETag.
+    /// Used when a change could not be saved and was taken back.
+    pub fn amend(&mut self, seq: u64, status: u16) {
+        let Some(first) = self.entries.front().map(|e| e.seq) else {
+            return;
+        };
+        let index = seq.checked_sub(first).and_then(|i| usize::try_from(i).ok());
+        if let Some(entry) = index.and_then(|i| self.entries.get_mut(i)).filter(|e| e.seq == seq) {
+            entry.status = status;
+            entry.etag = None;
+        }
     }
 
     /// Keeps at most `capacity` entries (at least 1) from now on, forgetting the oldest beyond it.
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity.max(1);
-        while self.entries.len() > self.capacity {
-            self.entries.pop_front();
-        }
+        self.evict();
     }
 
     /// At most `limit` entries with `seq >= from`, oldest first, and the `from` that continues after them:
@@ -122,10 +174,22 @@ impl Journal {
     /// Forgets every entry (sequence numbers keep increasing).
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.bytes = 0;
     }
 }
 
-/// Cuts `text` to at most [`MAX_FIELD_BYTES`] bytes (the cut marked with `…`).
+/// What an entry costs in memory: the struct and the heap capacity of its texts.
+fn weight(entry: &JournalEntry) -> usize {
+    let optional = [&entry.operation, &entry.resource_id, &entry.if_match, &entry.etag, &entry.fault];
+    std::mem::size_of::<JournalEntry>()
+        + entry.method.capacity()
+        + entry.path.capacity()
+        + entry.time.capacity()
+        + optional.into_iter().flatten().map(String::capacity).sum::<usize>()
+}
+
+/// Cuts `text` to at most [`MAX_FIELD_BYTES`] bytes (the cut marked with `…`), in a new allocation of that
+/// size: `truncate` would keep the whole original allocation alive.
 fn bound(text: &mut String) {
     if text.len() <= MAX_FIELD_BYTES {
         return;
@@ -134,8 +198,10 @@ fn bound(text: &mut String) {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text.truncate(end);
-    text.push('…');
+    let mut cut = String::with_capacity(MAX_FIELD_BYTES);
+    cut.push_str(&text[..end]);
+    cut.push('…');
+    *text = cut;
 }
 
 #[cfg(test)]
@@ -156,6 +222,24 @@ mod tests {
             fault: None,
             received_ms: 0,
         }
+    }
+
+    #[test]
+    fn the_journal_holds_at_most_its_memory_bound_and_cut_fields_keep_no_spare_room() {
+        let mut journal = Journal::with_capacity(10_000);
+        journal.set_max_bytes(1024 * 1024);
+        for _ in 0..1_000 {
+            let mut long = entry();
+            long.path = "x".repeat(30_000);
+            long.if_match = Some("9".repeat(30_000));
+            journal.record(long);
+        }
+        let held: usize = journal.entries.iter().map(weight).sum();
+        assert_eq!(held, journal.bytes());
+        assert!(journal.bytes() <= 1024 * 1024, "{}", journal.bytes());
+        let cut = journal.entries.back().unwrap();
+        assert!(cut.path.capacity() <= MAX_FIELD_BYTES, "a cut path keeps {} bytes", cut.path.capacity());
+        assert!(journal.len() > 100, "{} entries", journal.len());
     }
 
     #[test]

@@ -75,7 +75,9 @@ impl FromRequestParts<AppState> for Ctx {
                     .headers
                     .get(header::HOST)
                     .and_then(|h| h.to_str().ok())
-                    .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
+                    // The gateway admitted only hosts naming this server (`web::browser`); with
+                    // `--allowed-host '*'` any, so only authority characters reach an href.
+                    .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c)))
                     .unwrap_or("localhost");
                 let scheme =
                     if parts.extensions.get::<crate::web::ServedOverTls>().is_some() { "https" } else { "http" };

@@ -189,8 +189,9 @@ impl IntoResponse for Reply {
 }
 
 /// Runs a command for a request: one pass through the instance lock (`Store::apply`: fault plan,
-/// `If-Match`, operation, views, journal entry), then, after the lock is released, the change made durable
-/// (`Store::persist`, a no-op without a state file), injected latency slept, and the answer rendered.
+/// `If-Match`, operation, views, journal entry), then, after the lock is released, the change (or the unsaved
+/// change it read) settled on disk (`Store::settle`, a no-op without a state file), injected latency slept,
+/// and the answer rendered.
 pub async fn respond(state: &AppState, ctx: &Ctx, command: Command) -> Result<Response, ApiError> {
     let call = ApiCall {
         command,
@@ -199,8 +200,12 @@ pub async fn respond(state: &AppState, ctx: &Ctx, command: Command) -> Result<Re
         status_of: answer_status,
     };
     let outcome = state.store.apply(&ctx.instance_id, call);
-    if outcome.changed {
-        state.store.persist().await?;
+    // With a state file, nothing is answered before what it shows is on disk (`persistence`).
+    if let Err(error) = state.store.settle(outcome.pending).await {
+        if let Some(seq) = outcome.journal_seq {
+            state.store.amend_journal(&ctx.instance_id, seq, StatusCode::INTERNAL_SERVER_ERROR.as_u16());
+        }
+        return Err(ApiError::not_saved(error, outcome.changed));
     }
     if outcome.faults.latency_millis > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(outcome.faults.latency_millis)).await;

@@ -8,6 +8,10 @@
 //! key shipped in the source (`iam-signing-key.pem`): a mock's signing key is no secret, and nothing is
 //! generated at start. Tokens are checked against the wall clock, not the instance clock: clients compare
 //! `expiration` with their own time.
+//!
+//! Refresh tokens are 256 random bits (two v4 UUIDs from the OS generator), opaque, kept apart from access
+//! tokens: only the IAM endpoint's `refresh_token` grant accepts them, never the bearer check, and they
+//! expire (`--refresh-token-ttl`, IBM's 30 days by default).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +31,9 @@ use super::AppState;
 /// client asking for tokens in a loop cannot grow memory without bound (refresh tokens live 30 days); the
 /// newest 5,000 pairs always stay valid.
 pub const MAX_ISSUED_TOKENS: usize = 10_000;
+
+/// Lifetime of refresh tokens by default, in seconds: IBM IAM's 30 days.
+pub const DEFAULT_REFRESH_TOKEN_TTL: u64 = 30 * 86_400;
 
 /// The grant type IBM IAM uses for API keys.
 pub const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
@@ -51,8 +58,12 @@ struct AuthInner {
     api_keys: Vec<String>,
     static_tokens: Vec<String>,
     token_ttl_seconds: u64,
-    /// Issued access and refresh tokens with their expiry (Unix seconds) and issue serial.
+    /// Issued access tokens with their expiry (Unix seconds) and issue serial: what the bearer check accepts.
     issued: Mutex<HashMap<String, (u64, u64)>>,
+    /// Issued refresh tokens, likewise: what the refresh grant accepts, and nothing else.
+    refresh_tokens: Mutex<HashMap<String, (u64, u64)>>,
+    /// Lifetime of refresh tokens, in seconds.
+    refresh_ttl_seconds: std::sync::atomic::AtomicU64,
     counter: AtomicU64,
 }
 
@@ -87,9 +98,17 @@ impl Auth {
                 static_tokens,
                 token_ttl_seconds,
                 issued: Mutex::new(HashMap::new()),
+                refresh_tokens: Mutex::new(HashMap::new()),
+                refresh_ttl_seconds: AtomicU64::new(DEFAULT_REFRESH_TOKEN_TTL),
                 counter: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// Sets the lifetime of refresh tokens issued from now on (`--refresh-token-ttl`).
+    pub fn with_refresh_token_ttl(self, seconds: u64) -> Auth {
+        self.inner.refresh_ttl_seconds.store(seconds, Ordering::Relaxed);
+        self
     }
 
     /// No authentication (tests, `--auth none`).
@@ -144,17 +163,10 @@ impl Auth {
         let expiration = now + self.inner.token_ttl_seconds;
         let serial = self.inner.counter.fetch_add(1, Ordering::Relaxed);
         let access_token = signed_access_token(serial, now, expiration);
-        let refresh_token = format!("mock-refresh-{serial:016x}");
-        let mut issued = self.inner.issued.lock().unwrap_or_else(PoisonError::into_inner);
-        // Forget expired tokens so the registry stays bounded under long runs.
-        issued.retain(|_, (expiry, _)| *expiry > now);
-        while issued.len() + 2 > MAX_ISSUED_TOKENS {
-            let oldest = issued.iter().min_by_key(|(_, (_, serial))| *serial).map(|(token, _)| token.clone());
-            let Some(oldest) = oldest else { break };
-            issued.remove(&oldest);
-        }
-        issued.insert(access_token.clone(), (expiration, serial));
-        issued.insert(refresh_token.clone(), (now + 30 * 86_400, serial));
+        let refresh_token = random_refresh_token();
+        remember(&self.inner.issued, access_token.clone(), expiration, serial, now);
+        let refresh_expiry = now.saturating_add(self.inner.refresh_ttl_seconds.load(Ordering::Relaxed));
+        remember(&self.inner.refresh_tokens, refresh_token.clone(), refresh_expiry, serial, now);
         TokenResponse {
             access_token,
             refresh_token,
@@ -167,9 +179,27 @@ impl Auth {
     }
 
     fn refresh_token_valid(&self, token: &str) -> bool {
-        let issued = self.inner.issued.lock().unwrap_or_else(PoisonError::into_inner);
-        token.starts_with("mock-refresh-") && issued.get(token).is_some_and(|(expiry, _)| unix_now() < *expiry)
+        let refresh_tokens = self.inner.refresh_tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        refresh_tokens.get(token).is_some_and(|(expiry, _)| unix_now() < *expiry)
     }
+}
+
+/// Adds a token to a registry, forgetting expired ones and, past [`MAX_ISSUED_TOKENS`] / 2, the oldest, so
+/// a client asking for tokens in a loop cannot grow memory without bound.
+fn remember(registry: &Mutex<HashMap<String, (u64, u64)>>, token: String, expiry: u64, serial: u64, now: u64) {
+    let mut issued = registry.lock().unwrap_or_else(PoisonError::into_inner);
+    issued.retain(|_, (expiry, _)| *expiry > now);
+    while issued.len() + 1 > MAX_ISSUED_TOKENS / 2 {
+        let oldest = issued.iter().min_by_key(|(_, (_, serial))| *serial).map(|(token, _)| token.clone());
+        let Some(oldest) = oldest else { break };
+        issued.remove(&oldest);
+    }
+    issued.insert(token, (expiry, serial));
+}
+
+/// 256 bits from the OS's random generator, as 64 hex digits: nothing about it can be guessed or counted.
+fn random_refresh_token() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
 /// `POST /identity/token`: `grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=…` (or a refresh).
@@ -393,9 +423,24 @@ mod tests {
         }
         auth.inner.counter.store(1 + MAX_ISSUED_TOKENS as u64 / 2, Ordering::Relaxed);
         let latest = auth.issue().access_token;
-        assert!(auth.inner.issued.lock().unwrap().len() <= MAX_ISSUED_TOKENS);
+        assert!(
+            auth.inner.issued.lock().unwrap().len() + auth.inner.refresh_tokens.lock().unwrap().len()
+                <= MAX_ISSUED_TOKENS
+        );
         assert!(auth.check(Some(&format!("Bearer {latest}"))).is_ok());
         assert!(auth.check(Some(&format!("Bearer {first}"))).is_err(), "the oldest token was forgotten");
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_open_only_the_refresh_grant_and_expire() {
+        let auth = Auth::new(AuthMode::Iam, vec![], vec![], 3600);
+        let (first, second) = (auth.issue().refresh_token, auth.issue().refresh_token);
+        assert_ne!(first, second);
+        assert_eq!(first.len(), 64);
+        assert!(auth.refresh_token_valid(&first));
+        assert!(auth.check(Some(&format!("Bearer {first}"))).is_err(), "a refresh token opened the API");
+        let expiring = Auth::new(AuthMode::Iam, vec![], vec![], 3600).with_refresh_token_ttl(0);
+        assert!(!expiring.refresh_token_valid(&expiring.issue().refresh_token));
     }
 
     #[test]

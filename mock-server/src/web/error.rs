@@ -185,10 +185,23 @@ impl From<domain::Error> for ApiError {
 
 impl From<crate::persistence::SaveError> for ApiError {
     fn from(error: crate::persistence::SaveError) -> Self {
+        ApiError::not_saved(error, true)
+    }
+}
+
+impl ApiError {
+    /// 500 `state_not_saved`: a change that could not be written was taken back (`changed`), or the state
+    /// a read saw held such a change. Either way nothing of it is kept: retrying is safe.
+    pub fn not_saved(error: crate::persistence::SaveError, changed: bool) -> ApiError {
+        let what = if changed {
+            "The change was not applied"
+        } else {
+            "The state this request read held a change that was not applied"
+        };
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "state_not_saved",
-            format!("The change was made but {error}; it will be lost when uko-mock restarts"),
+            format!("{what}: {error}. Nothing of it is kept; retry once the state file can be written"),
         )
     }
 }

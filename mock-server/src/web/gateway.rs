@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::{Body, HttpBody};
@@ -19,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use tower::{Service, ServiceExt};
 
+use super::browser::{self, BrowserPolicy};
 use super::error::ApiError;
 use super::extract::{CorrelationId, InstanceScope};
 use crate::server::Limits;
@@ -34,12 +36,13 @@ static REQUEST_SERIAL: AtomicU64 = AtomicU64::new(0);
 pub(crate) struct Gateway<S> {
     inner: S,
     limits: Limits,
+    browser: Arc<BrowserPolicy>,
 }
 
 impl<S> Gateway<S> {
     /// Puts the gateway in front of `inner` (the router).
-    pub(crate) fn new(inner: S, limits: Limits) -> Self {
-        Gateway { inner, limits }
+    pub(crate) fn new(inner: S, limits: Limits, browser: Arc<BrowserPolicy>) -> Self {
+        Gateway { inner, limits, browser }
     }
 }
 
@@ -61,12 +64,13 @@ where
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
         let inner = self.inner.clone();
         let limits = self.limits;
-        Box::pin(async move { Ok(serve_request(inner, limits, request.map(Body::new)).await) })
+        let browser = self.browser.clone();
+        Box::pin(async move { Ok(serve_request(inner, limits, &browser, request.map(Body::new)).await) })
     }
 }
 
 /// One request through the gateway: rewrite, correlate, limit, route, finish.
-async fn serve_request<S>(inner: S, limits: Limits, request: Request) -> Response
+async fn serve_request<S>(inner: S, limits: Limits, browser: &BrowserPolicy, request: Request) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
@@ -84,14 +88,24 @@ where
     request.extensions_mut().insert(CorrelationId(correlation_id.clone()));
     let method = request.method().clone();
     let uri = request.uri().clone();
-    let response = match invalid_instance {
-        Some(error) => error.into_response(),
-        None => match limit_request(limits, request).await {
-            Ok(request) => match inner.oneshot(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
+    // Browser defences first (`browser`): a refused Host or Origin costs no body read.
+    let response = match browser.check_request(&method, request.headers()) {
+        Err(refused) => refused.into_response(),
+        Ok(()) => match invalid_instance {
+            Some(error) => error.into_response(),
+            None => match limit_request(limits, request).await {
+                Ok(request) => {
+                    let empty = request.body().size_hint().exact() == Some(0);
+                    match browser::check_body_type(uri.path(), request.headers(), empty) {
+                        Ok(()) => match inner.oneshot(request).await {
+                            Ok(response) => response,
+                            Err(never) => match never {},
+                        },
+                        Err(refused) => refused.into_response(),
+                    }
+                }
+                Err(refused) => refused,
             },
-            Err(refused) => refused,
         },
     };
     finish_response(response, &method, &uri, correlation_id)
@@ -307,7 +321,7 @@ fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
 }
 
 /// A UUID-shaped id from a process-wide counter: deterministic for a given request order.
-fn generated_correlation_id() -> String {
+pub(crate) fn generated_correlation_id() -> String {
     let serial = REQUEST_SERIAL.fetch_add(1, Ordering::Relaxed);
     let mut rng = crate::domain::Rng::new(serial ^ 0x756b_6f2d_6d6f_636b);
     rng.uuid()

@@ -8,8 +8,10 @@
 
 pub mod access;
 pub mod auth;
+pub mod browser;
 pub mod error;
 pub mod extract;
+pub mod framing;
 pub(crate) mod gateway;
 pub(crate) mod unknown;
 
@@ -37,12 +39,24 @@ pub struct Shared {
     pub public_url: Option<String>,
     /// Who may use the control plane (`--admin-token`, bind address).
     pub admin: access::AdminAccess,
+    /// Which `Host` and `Origin` headers the gateway accepts (`--allowed-host`, bind address).
+    pub browser: browser::BrowserPolicy,
 }
 
 impl AppState {
     /// The state of a server.
     pub fn new(store: Store, auth: auth::Auth, public_url: Option<String>, admin: access::AdminAccess) -> AppState {
-        AppState(Arc::new(Shared { store, auth, public_url, admin }))
+        let browser = browser::BrowserPolicy::new(std::net::IpAddr::from([127, 0, 0, 1]), &[], public_url.as_deref());
+        AppState(Arc::new(Shared { store, auth, public_url, admin, browser }))
+    }
+
+    /// The state with another browser policy (set before serving; see `browser`).
+    pub fn with_browser_policy(mut self, policy: browser::BrowserPolicy) -> AppState {
+        match Arc::get_mut(&mut self.0) {
+            Some(shared) => shared.browser = policy,
+            None => tracing::warn!("the browser policy was set after the server started; keeping the first one"),
+        }
+        self
     }
 }
 

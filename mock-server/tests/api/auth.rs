@@ -12,6 +12,9 @@ const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
 /// Hides the wall-clock parts of an IAM token answer after checking them.
 fn redact_token(body: &mut Value) {
     redact::strings_named(body, "access_token", &redact::jwt);
+    let refresh = body["refresh_token"].as_str().unwrap_or_default();
+    assert!(refresh.len() == 64 && refresh.bytes().all(|b| b.is_ascii_hexdigit()), "refresh token {refresh}");
+    body["refresh_token"] = serde_json::json!("[random]");
     let expiration = body["expiration"].clone();
     body["expiration"] = redact::unix_time(&expiration);
 }

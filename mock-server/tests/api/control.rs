@@ -117,7 +117,8 @@ impl Mock {
     }
 
     async fn put_text(&self, path: &str, text: &str) -> Answer {
-        self.app.send(self.request(Method::PUT, path).body(text.to_owned())).await.into()
+        let request = self.request(Method::PUT, path).header("Content-Type", "application/json");
+        self.app.send(request.body(text.to_owned())).await.into()
     }
 
     /// The current ETag of a managed key (prefix `""` or `/instances/{id}`).

@@ -6,6 +6,10 @@
 //! vault the clients made holds exactly the fields of one request they sent (nothing half-applied), and a
 //! change that was never acknowledged is either fully there or absent.
 //!
+//! Each writer also reads another writer's vault after each update, and every (vault, ETag) seen in an
+//! answer, read or write, before or after a kill, is kept: the same ETag for two different descriptions of
+//! a vault is an ETag issued twice (a read that saw a change lost in the crash), and fails the test.
+//!
 //! `CRASH_KILLS` sets the number of kills (default 3).
 
 use std::collections::BTreeMap;
@@ -19,6 +23,16 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 const WRITERS: usize = 8;
+
+/// Every (vault id, ETag) seen in an answer, with the description it came with.
+type Seen = Mutex<BTreeMap<(String, String), String>>;
+
+/// Keeps what an answer showed; an ETag seen before with another description was issued twice.
+fn saw(seen: &Seen, id: &str, etag: &str, description: &str) {
+    let mut seen = seen.lock().unwrap();
+    let earlier = seen.entry((id.to_owned(), etag.to_owned())).or_insert_with(|| description.to_owned());
+    assert_eq!(earlier, description, "vault {id}: ETag {etag} was issued for two different contents");
+}
 
 /// What the clients know of one vault they created.
 #[derive(Clone, Debug, Default)]
@@ -39,6 +53,7 @@ async fn acknowledged_writes_survive_sigkill_at_random_moments_and_nothing_is_ha
     // Vaults by id, and creates sent without an answer (by name).
     let known: Arc<Mutex<BTreeMap<String, Known>>> = Arc::default();
     let unanswered_creates: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen: Arc<Seen> = Arc::default();
     let mut acknowledged_total = 0usize;
     let mut rng = 0x5eed_u64;
 
@@ -47,9 +62,9 @@ async fn acknowledged_writes_survive_sigkill_at_random_moments_and_nothing_is_ha
         let process = Process::start(&state_file).await;
         let writers: Vec<_> = (0..WRITERS)
             .map(|writer| {
-                let (base, known, unanswered) =
-                    (process.binary.base_url.clone(), known.clone(), unanswered_creates.clone());
-                tokio::spawn(async move { write_until_killed(kill, writer, &base, &known, &unanswered).await })
+                let (base, known, unanswered, seen) =
+                    (process.binary.base_url.clone(), known.clone(), unanswered_creates.clone(), seen.clone());
+                tokio::spawn(async move { write_until_killed(kill, writer, &base, &known, &unanswered, &seen).await })
             })
             .collect();
 
@@ -74,6 +89,9 @@ async fn acknowledged_writes_survive_sigkill_at_random_moments_and_nothing_is_ha
         // Assert: the restarted server holds every acknowledged write and nothing half-applied.
         let process = Process::start(&state_file).await;
         let vaults = process.vaults().await;
+        for (id, (_, description, etag)) in &vaults {
+            saw(&seen, id, etag, description);
+        }
         check(kill, &vaults, &known.lock().unwrap(), &unanswered_creates.lock().unwrap());
         // What survived is the truth from here on: unanswered changes that did land are now known.
         adopt(&vaults, &mut known.lock().unwrap(), &mut unanswered_creates.lock().unwrap());
@@ -81,7 +99,10 @@ async fn acknowledged_writes_survive_sigkill_at_random_moments_and_nothing_is_ha
     }
     let _ = std::fs::remove_dir_all(&directory);
     if std::env::var("TEST_LOG").is_ok() {
-        eprintln!("crash: {kills} SIGKILLs survived, {acknowledged_total} acknowledged writes all kept");
+        let etags = seen.lock().unwrap().len();
+        eprintln!(
+            "crash: {kills} SIGKILLs survived, {acknowledged_total} acknowledged writes all kept, {etags} (vault, ETag) pairs seen, 0 issued twice"
+        );
     }
 }
 
@@ -92,6 +113,7 @@ async fn write_until_killed(
     base: &str,
     known: &Mutex<BTreeMap<String, Known>>,
     unanswered: &Mutex<Vec<String>>,
+    seen: &Seen,
 ) -> usize {
     let client = Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     let mut acknowledged = 0;
@@ -104,6 +126,7 @@ async fn write_until_killed(
         let mut etag = created.headers()["etag"].to_str().unwrap().to_owned();
         let Ok(body) = created.json::<Value>().await else { return acknowledged };
         let id = body["id"].as_str().unwrap().to_owned();
+        saw(seen, &id, &etag, body["description"].as_str().unwrap_or_default());
         unanswered.lock().unwrap().retain(|sent| *sent != name);
         known.lock().unwrap().insert(id.clone(), Known { name: name.clone(), ..Known::default() });
         acknowledged += 1;
@@ -122,8 +145,24 @@ async fn write_until_killed(
             if updated.bytes().await.is_err() {
                 return acknowledged;
             }
+            saw(seen, &id, &etag, &description);
             known.lock().unwrap().get_mut(&id).unwrap().acknowledged = Some((description, etag.clone()));
             acknowledged += 1;
+            // Read another writer's vault: an answer must never show a change that a crash can still lose.
+            let other = {
+                let known = known.lock().unwrap();
+                known.keys().nth((writer * 7919 + n * 31 + update) % known.len()).cloned()
+            };
+            if let Some(other) = other {
+                let Ok(read) = client.get(format!("{base}/api/v4/vaults/{other}")).send().await else {
+                    return acknowledged;
+                };
+                if read.status() == StatusCode::OK {
+                    let read_etag = read.headers()["etag"].to_str().unwrap().to_owned();
+                    let Ok(body) = read.json::<Value>().await else { return acknowledged };
+                    saw(seen, &other, &read_etag, body["description"].as_str().unwrap_or_default());
+                }
+            }
         }
     }
     acknowledged

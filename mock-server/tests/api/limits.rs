@@ -72,7 +72,7 @@ async fn a_chunked_body_over_the_limit_gets_413_and_one_at_the_limit_is_read() {
     let server = MockServer::start().await.unwrap();
     let chunked = |length: usize| {
         let mut bytes =
-            b"POST /api/v4/vaults HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"POST /api/v4/vaults HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
                 .to_vec();
         let mut body = b"{\"name\": \"Chunked\", \"description\": \"".to_vec();
         body.resize(length - 2, b' ');
@@ -132,7 +132,7 @@ async fn heads_hyper_cannot_hold_are_refused_and_the_server_keeps_serving() {
 async fn a_body_sent_too_slowly_gets_a_uko_408() {
     let server = MockServer::builder().limits(short_limits()).start().await.unwrap();
     let mut stream = TcpStream::connect(server.address()).await.unwrap();
-    let head = "POST /api/v4/vaults HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100\r\n\r\n{";
+    let head = "POST /api/v4/vaults HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 100\r\n\r\n{";
     stream.write_all(head.as_bytes()).await.unwrap();
 
     let started = Instant::now();
@@ -147,7 +147,7 @@ async fn a_head_sent_byte_by_byte_is_cut_off_after_the_header_timeout() {
     // Arrange: a slowloris client keeps sending, one byte every 100 ms, a head that never ends.
     let server = MockServer::builder().limits(short_limits()).start().await.unwrap();
     let mut stream = TcpStream::connect(server.address()).await.unwrap();
-    let endless = "GET /api/v4/vaults HTTP/1.1\r\nHost: x\r\nX-Slow: ".bytes().chain(std::iter::repeat(b'a'));
+    let endless = "GET /api/v4/vaults HTTP/1.1\r\nHost: localhost\r\nX-Slow: ".bytes().chain(std::iter::repeat(b'a'));
 
     // Act: dribble until the server closes the connection.
     let started = Instant::now();
@@ -202,7 +202,7 @@ async fn slowloris_connections_do_not_stop_other_clients() {
 async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     let server = MockServer::builder().limits(short_limits()).start().await.unwrap();
     let mut stream = TcpStream::connect(server.address()).await.unwrap();
-    stream.write_all(b"GET /api/v4/vaults HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    stream.write_all(b"GET /api/v4/vaults HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
     let first = raw::read_one(&mut stream).await.unwrap();
     assert_eq!(first.status, 200);
 
@@ -219,7 +219,7 @@ async fn the_journal_keeps_its_cap_and_cuts_long_fields() {
     // Arrange: a small journal, and requests whose path and If-Match are 60 KiB each.
     let server = MockServer::builder().journal_size(50).start().await.unwrap();
     let long_id = "a".repeat(60 * 1024);
-    let long_if_match = format!("If-Match: {}\r\n", "9".repeat(60 * 1024));
+    let long_if_match = format!("Content-Type: application/json\r\nIf-Match: {}\r\n", "9".repeat(60 * 1024));
     let path = format!("/api/v4/managed_keys/{long_id}");
 
     // Act
@@ -278,4 +278,17 @@ async fn the_instance_registry_is_bounded_and_refuses_new_instances_in_uko_shape
     assert_eq!(server.store().instance_ids().len(), max);
     let body: Value = after_delete.json().unwrap();
     assert_eq!(body["total_count"], 1);
+}
+
+#[tokio::test]
+async fn a_100_kb_uri_gets_a_uko_414() {
+    let server = MockServer::start().await.unwrap();
+    let path = format!("/api/v4/managed_keys/{}", "a".repeat(100 * 1024));
+
+    let response = raw::send(server.address(), &request("GET", &path, "", b""), TIMEOUT).await.unwrap();
+
+    assert_uko_error(&response, 414, "uri_too_long");
+    // The server keeps serving.
+    let after = raw::send(server.address(), &request("GET", "/api/v4/vaults", "", b""), TIMEOUT).await.unwrap();
+    assert_eq!(after.status, 200);
 }

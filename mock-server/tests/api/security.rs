@@ -183,6 +183,38 @@ async fn keystore_credentials_never_leave_except_where_asked_for() {
 }
 
 #[tokio::test]
+async fn refresh_tokens_are_random_never_bearer_tokens_and_expire() {
+    let binary = Binary::start(&["--refresh-token-ttl", "1", "--api-key", "ttl-key"]).await;
+    let client = Client::new();
+    let token_url = format!("{}/identity/token", binary.base_url);
+    let grant = |form: Vec<(&'static str, String)>| {
+        let request = client.post(&token_url).form(&form);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let apikey =
+        || vec![("grant_type", "urn:ibm:params:oauth:grant-type:apikey".to_owned()), ("apikey", "ttl-key".to_owned())];
+    let (_, first) = grant(apikey()).await;
+    let (_, second) = grant(apikey()).await;
+    let refresh = first["refresh_token"].as_str().unwrap().to_owned();
+    let vaults = format!("{}/api/v4/vaults", binary.base_url);
+
+    let as_bearer = call(&client, Method::GET, &vaults, &[("Authorization", &format!("Bearer {refresh}"))], None).await;
+    let refreshed = grant(vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh.clone())]).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let expired = grant(vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh.clone())]).await;
+
+    assert_eq!(as_bearer.0, StatusCode::UNAUTHORIZED.as_u16(), "a refresh token opened the API");
+    assert_ne!(refresh, second["refresh_token"].as_str().unwrap());
+    assert!(refresh.len() >= 32 && !refresh.contains("0000000"), "a guessable refresh token: {refresh}");
+    assert_eq!(refreshed.0, StatusCode::OK);
+    assert_eq!(expired.0, StatusCode::BAD_REQUEST, "an expired refresh token was accepted: {}", expired.1);
+    binary.stop().await;
+}
+
+#[tokio::test]
 async fn iam_tokens_expire_through_the_binary_with_token_ttl() {
     let binary = Binary::start(&["--token-ttl", "1", "--api-key", "ttl-key"]).await;
     let client = Client::new();

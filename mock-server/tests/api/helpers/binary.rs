@@ -68,6 +68,11 @@ impl Binary {
         Binary::start(&["--auth", "none", "--log", "error", "--state-file", &state_file]).await
     }
 
+    /// The process id, for reading `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
     /// SIGKILL: nothing gets a chance to flush, so only what was durable before each answer survives.
     pub async fn kill(mut self) {
         self.child.kill().await.unwrap();
