@@ -29,6 +29,9 @@ pub enum Property {
     NoCollateral,
 }
 
+/// Extra run time a fleet client gets per key in scope.
+pub const FLEET_TIME_PER_KEY: Duration = Duration::from_millis(100);
+
 /// Limits for `bounded-retries`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
@@ -193,6 +196,24 @@ fn converges(observation: &Observation) -> (bool, Option<Violation>) {
     }
     let premise =
         format!("the scenario is syncable (every fault is transient within {ATTEMPTS_PER_STEP} attempts per step)");
+    if let Some(fleet) = &observation.fleet {
+        let left = fleet.required_not_in_sync();
+        let message = match &observation.outcome.exit {
+            ClientExit::Code(0) if left.is_empty() => return (true, None),
+            ClientExit::Code(0) => format!(
+                "{premise}, the client exited 0, but {} key(s) in scope that were out of sync for the whole run still are (skipped by paging?): {}",
+                left.len(),
+                left.join("; ")
+            ),
+            other => format!(
+                "{premise} but the client did not sync the {} {}: {other}{}",
+                fleet.scope.kind,
+                fleet.scope.id,
+                first_line(&observation.outcome.stderr)
+            ),
+        };
+        return (true, Some(Violation { message, evidence: tail_evidence(observation) }));
+    }
     let message = match &observation.outcome.exit {
         ClientExit::Code(0) if observation.final_in_sync() => return (true, None),
         ClientExit::Code(0) => format!(
@@ -207,6 +228,19 @@ fn converges(observation: &Observation) -> (bool, Option<Violation>) {
 }
 
 fn honest_exit(observation: &Observation) -> (bool, Option<Violation>) {
+    if let Some(fleet) = &observation.fleet {
+        let left = fleet.end_not_in_sync();
+        if left.is_empty() || !observation.outcome.exit.claims_in_sync() {
+            return (!left.is_empty(), None);
+        }
+        let message = format!(
+            "the client exited 0 (\"every key of the {} is in sync\") but {} key(s) still in scope are not: {}",
+            fleet.scope.kind,
+            left.len(),
+            left.join("; ")
+        );
+        return (true, Some(Violation { message, evidence: tail_evidence(observation) }));
+    }
     let in_sync = observation.final_in_sync();
     if in_sync || !observation.outcome.exit.claims_in_sync() {
         return (!in_sync, None);
@@ -297,40 +331,42 @@ fn fresh_etag_after_412(observation: &Observation) -> (bool, Option<Violation>) 
 }
 
 fn verify_before_sync(observation: &Observation) -> (bool, Option<Violation>) {
-    let key_id = observation.managed_key_id.as_str();
     let known_until = observation.replay.diverged.as_ref().map_or(u64::MAX, |(seq, _)| *seq);
     let first_read_all_ok = observation.replay.reads_all_ok.values().next().copied().unwrap_or(false);
     let mut exercised = first_read_all_ok;
-    let mut latest_read: Option<u64> = None;
-    let mut previous_sync: Option<u64> = None;
+    // Per key: its latest successful read since its last sync, and its last sync.
+    let mut latest_read: HashMap<&str, u64> = HashMap::new();
+    let mut previous_sync: HashMap<&str, u64> = HashMap::new();
     for entry in &observation.journal {
-        let on_target = entry.resource_id.as_deref() == Some(key_id);
+        let Some(key) = entry.resource_id.as_deref() else {
+            continue;
+        };
         let operation = entry.operation.as_deref();
         let is_read = matches!(operation, Some("GetManagedKey" | "GetKeyDistributionStatusForKeystores"));
-        if on_target && is_read && entry.status == 200 {
-            latest_read = Some(entry.seq);
+        if is_read && entry.status == 200 {
+            latest_read.insert(key, entry.seq);
         }
-        if !(on_target && operation == Some("SyncManagedKey")) {
+        if operation != Some("SyncManagedKey") {
             continue;
         }
         exercised = true;
-        let Some(read) = latest_read else {
-            let since = previous_sync.map_or_else(String::new, |seq| format!(" since the sync at #{seq}"));
-            let message = format!("request #{} synced the key without reading its status{since}", entry.seq);
+        let Some(read) = latest_read.get(key).copied() else {
+            let since = previous_sync.get(key).map_or_else(String::new, |seq| format!(" since the sync at #{seq}"));
+            let message = format!("request #{} synced key {key} without reading its status{since}", entry.seq);
             return (true, Some(Violation { message, evidence: excerpt(observation, &[entry.seq]) }));
         };
         let read_all_ok = (read < known_until).then(|| observation.replay.reads_all_ok.get(&read).copied()).flatten();
         if read_all_ok == Some(true) {
             let message = format!(
-                "request #{} synced the key although the read at #{read} showed it in sync in every keystore",
+                "request #{} synced key {key} although the read at #{read} showed it in sync in every keystore",
                 entry.seq
             );
             return (true, Some(Violation { message, evidence: excerpt(observation, &[read, entry.seq]) }));
         }
         if entry.status == 200 {
             // The sync changed the keystores: what was read before it no longer says anything.
-            latest_read = None;
-            previous_sync = Some(entry.seq);
+            latest_read.remove(key);
+            previous_sync.insert(key, entry.seq);
         }
     }
     (exercised, None)
@@ -346,15 +382,23 @@ fn bounded_retries(observation: &Observation, budget: &Budget) -> (bool, Option<
             format!("the client was still running after {:.1} s and was killed", outcome.duration.as_secs_f64());
         return (true, Some(Violation { message, evidence: tail_evidence(observation) }));
     }
-    if journal.len() > budget.max_requests {
-        let message = format!("the client sent {} requests; the budget is {}", journal.len(), budget.max_requests);
+    let (max_requests, max_duration) = match &observation.fleet {
+        // A fleet client's budget scales with the keys and pages of its scope.
+        Some(fleet) => (
+            fleet.max_requests,
+            budget.max_duration + FLEET_TIME_PER_KEY * u32::try_from(fleet.start.len()).unwrap_or(u32::MAX),
+        ),
+        None => (budget.max_requests, budget.max_duration),
+    };
+    if journal.len() > max_requests {
+        let message = format!("the client sent {} requests; the budget is {max_requests}", journal.len());
         return (true, Some(Violation { message, evidence: tail_evidence(observation) }));
     }
-    if outcome.duration > budget.max_duration {
+    if outcome.duration > max_duration {
         let message = format!(
-            "the client ran {:.1} s; the budget is {} s",
+            "the client ran {:.1} s; the budget is {:.1} s",
             outcome.duration.as_secs_f64(),
-            budget.max_duration.as_secs()
+            max_duration.as_secs_f64()
         );
         return (true, Some(Violation { message, evidence: tail_evidence(observation) }));
     }
@@ -389,8 +433,20 @@ fn no_collateral(observation: &Observation) -> (bool, Option<Violation>) {
         if !is_write(entry) {
             continue;
         }
-        let is_target_sync =
-            entry.operation.as_deref() == Some("SyncManagedKey") && entry.resource_id.as_deref() == Some(key_id);
+        let synced = entry.resource_id.as_deref().filter(|_| entry.operation.as_deref() == Some("SyncManagedKey"));
+        let is_target_sync = match &observation.fleet {
+            // Fleet: a sync of a key in scope before or after the run.
+            Some(fleet) => synced.is_some_and(|id| fleet.allows(id)),
+            None => synced == Some(key_id),
+        };
+        if !is_target_sync && observation.fleet.is_some() {
+            let what = entry.operation.as_deref().unwrap_or("an unknown operation");
+            let message = format!(
+                "request #{} ({what}: {} {}) writes outside the scope: only syncs of keys in scope are allowed",
+                entry.seq, entry.method, entry.path
+            );
+            return (true, Some(Violation { message, evidence: excerpt(observation, &[entry.seq]) }));
+        }
         if !is_target_sync {
             let what = entry.operation.as_deref().unwrap_or("an unknown operation");
             let message = format!(

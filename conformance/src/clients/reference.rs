@@ -61,6 +61,8 @@ pub struct Flaws {
     pub reactivate_instead_of_sync: bool,
     /// Treat the first 503 as final.
     pub give_up_on_503: bool,
+    /// Return a 429 at once instead of waiting `Retry-After` (a fleet client then moves on to the next key).
+    pub skip_on_429: bool,
 }
 
 impl ReferenceClient {
@@ -135,29 +137,29 @@ impl InProcessClient for ReferenceClient {
 }
 
 /// One run's HTTP state.
-struct Session<'a> {
-    http: reqwest::Client,
-    env: &'a ClientEnv,
-    flaws: Flaws,
-    authorization: Option<String>,
-    key_url: String,
+pub(super) struct Session<'a> {
+    pub(super) http: reqwest::Client,
+    pub(super) env: &'a ClientEnv,
+    pub(super) flaws: Flaws,
+    pub(super) authorization: Option<String>,
+    pub(super) key_url: String,
 }
 
 /// The parts of a managed key the client needs.
-struct KeyRead {
-    etag: String,
+pub(super) struct KeyRead {
+    pub(super) etag: String,
     state: String,
 }
 
 /// A successful (2xx) answer.
-struct Answer {
+pub(super) struct Answer {
     etag: Option<String>,
-    body: Vec<u8>,
+    pub(super) body: Vec<u8>,
 }
 
 /// Why a step did not succeed.
 #[derive(Debug)]
-enum Failure {
+pub(super) enum Failure {
     /// 412: the ETag is stale.
     PreconditionFailed,
     /// An answer that retrying cannot change (401, 404, 409, 428, …).
@@ -183,7 +185,7 @@ struct StatusInKeystoresBody {
 }
 
 #[derive(Deserialize)]
-struct StatusEntryBody {
+pub(super) struct StatusEntryBody {
     #[serde(default)]
     keystore: KeystoreReference,
     #[serde(default)]
@@ -206,13 +208,13 @@ struct TokenBody {
 }
 
 /// What a status read says, ignoring keystores the user removed from UKO (sync cannot change those).
-struct StatusCheck {
-    any_out_of_sync: bool,
+pub(super) struct StatusCheck {
+    pub(super) any_out_of_sync: bool,
     any_not_ok: bool,
 }
 
 impl Session<'_> {
-    async fn authenticate(&mut self) -> Result<(), Failure> {
+    pub(super) async fn authenticate(&mut self) -> Result<(), Failure> {
         let env = self.env;
         if !env.api_key.is_empty() && !env.iam_url.is_empty() {
             let url = format!("{}/identity/token", env.iam_url.trim_end_matches('/'));
@@ -234,7 +236,7 @@ impl Session<'_> {
         Ok(())
     }
 
-    async fn get_managed_key(&self) -> Result<KeyRead, Failure> {
+    pub(super) async fn get_managed_key(&self) -> Result<KeyRead, Failure> {
         const STEP: &str = "GetManagedKey";
         let answer = self.send(STEP, || self.authorized(self.http.get(&self.key_url))).await?;
         let body: ManagedKeyBody = parse(STEP, &answer.body)?;
@@ -245,7 +247,7 @@ impl Session<'_> {
         Ok(KeyRead { etag, state: body.state })
     }
 
-    async fn get_status(&self) -> Result<Vec<StatusEntryBody>, Failure> {
+    pub(super) async fn get_status(&self) -> Result<Vec<StatusEntryBody>, Failure> {
         const STEP: &str = "GetKeyDistributionStatusForKeystores";
         let url = format!("{}/status_in_keystores", self.key_url);
         let answer = self.send(STEP, || self.authorized(self.http.get(&url))).await?;
@@ -253,7 +255,7 @@ impl Session<'_> {
         Ok(body.status_in_keystores)
     }
 
-    async fn sync(&self, etag: &str) -> Result<(), Failure> {
+    pub(super) async fn sync(&self, etag: &str) -> Result<(), Failure> {
         const STEP: &str = "SyncManagedKey";
         let url = format!("{}/sync_status_in_keystores", self.key_url);
         let attempts = if self.flaws.resend_stale_etag { ATTEMPTS_PER_STEP } else { 1 };
@@ -276,7 +278,7 @@ impl Session<'_> {
         self.send("ActivateManagedKey", || self.conditional(self.http.post(&activate_url), &fresh_etag)).await.map(drop)
     }
 
-    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(super) fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.authorization {
             Some(value) => request.header(reqwest::header::AUTHORIZATION, value),
             None => request,
@@ -298,7 +300,7 @@ impl Session<'_> {
     /// Sends one step's request, retrying 429, 5xx and broken connections up to [`ATTEMPTS_PER_STEP`]
     /// times. A 2xx answer is returned, a 412 is [`Failure::PreconditionFailed`], any other answer ends
     /// the step at once.
-    async fn send(&self, step: &'static str, request: impl Fn() -> reqwest::RequestBuilder) -> Result<Answer, Failure> {
+    pub(super) async fn send(&self, step: &'static str, request: impl Fn() -> reqwest::RequestBuilder) -> Result<Answer, Failure> {
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS_PER_STEP {
             let wait = match request().send().await {
@@ -319,6 +321,9 @@ impl Session<'_> {
                         Ok(body) => match status {
                             200..=299 => return Ok(Answer { etag, body: body.to_vec() }),
                             412 => return Err(Failure::PreconditionFailed),
+                            429 if self.flaws.skip_on_429 => {
+                                return Err(Failure::Refused { step, status, message: error_message(&body) })
+                            }
                             429 => {
                                 last = format!("429 {}", error_message(&body));
                                 Duration::from_secs(retry_after.unwrap_or(1)) + RETRY_AFTER_MARGIN
@@ -340,7 +345,7 @@ impl Session<'_> {
         Err(Failure::Exhausted { step, last })
     }
 
-    async fn pause(&self, wait: Duration) {
+    pub(super) async fn pause(&self, wait: Duration) {
         if !self.flaws.no_backoff {
             tokio::time::sleep(wait).await;
         }
@@ -348,7 +353,7 @@ impl Session<'_> {
 }
 
 impl StatusCheck {
-    fn of(statuses: &[StatusEntryBody]) -> StatusCheck {
+    pub(super) fn of(statuses: &[StatusEntryBody]) -> StatusCheck {
         let managed = statuses.iter().filter(|entry| !is_removed_keystore(entry));
         let mut check = StatusCheck { any_out_of_sync: false, any_not_ok: false };
         for entry in managed {
@@ -358,11 +363,11 @@ impl StatusCheck {
         check
     }
 
-    fn in_sync(&self) -> bool {
+    pub(super) fn in_sync(&self) -> bool {
         !self.any_not_ok
     }
 
-    fn describe(&self, statuses: &[StatusEntryBody]) -> String {
+    pub(super) fn describe(&self, statuses: &[StatusEntryBody]) -> String {
         if statuses.is_empty() {
             return "no keystores".to_owned();
         }
@@ -402,12 +407,12 @@ fn backoff(attempt: u32) -> Duration {
     (BACKOFF_BASE * factor).min(BACKOFF_CAP)
 }
 
-fn round_backoff(round: u32) -> Duration {
+pub(super) fn round_backoff(round: u32) -> Duration {
     let factor = 1u32 << round.saturating_sub(1).min(8);
     (ROUND_BACKOFF_BASE * factor).min(ROUND_BACKOFF_CAP)
 }
 
-fn parse<T: serde::de::DeserializeOwned>(step: &'static str, body: &[u8]) -> Result<T, Failure> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(step: &'static str, body: &[u8]) -> Result<T, Failure> {
     serde_json::from_slice(body).map_err(|error| Failure::Protocol {
         step,
         message: format!("expected the documented JSON body, found one that does not parse ({error})"),

@@ -63,6 +63,9 @@ pub enum Trigger {
     NextN { count: u64 },
     /// Every match after the first `count` matches.
     AfterN { count: u64 },
+    /// The `count` matches after the first `skip` (`skip: 2, count: 1`: the third match only), so a
+    /// fault or another writer can hit the third page of a list a client walks.
+    Range { skip: u64, count: u64 },
     /// Each match with this probability (seeded).
     Probability { probability: f64 },
     /// Matches while the instance clock is in `[from, until)`.
@@ -245,6 +248,7 @@ impl FaultPlan {
                 Trigger::Always => true,
                 Trigger::NextN { count } => rule.fired < *count,
                 Trigger::AfterN { count } => rule.matched > *count,
+                Trigger::Range { skip, count } => rule.matched > *skip && rule.fired < *count,
                 Trigger::Probability { probability } => self.rng.next_f64() < *probability,
                 Trigger::Window { from, until } => *from <= now && now < *until,
             };
@@ -366,6 +370,15 @@ mod tests {
         let fired: Vec<bool> =
             (0..3).map(|_| plan.evaluate(Operation::SyncManagedKey, None, now()).drop_connection).collect();
         assert_eq!(fired, [false, true, true]);
+    }
+
+    #[test]
+    fn range_fires_on_the_matches_after_the_skipped_ones() {
+        let mut plan = FaultPlan::seeded(1);
+        plan.add(rule(Trigger::Range { skip: 2, count: 2 }, Effect::DropConnection)).unwrap();
+        let fired: Vec<bool> =
+            (0..6).map(|_| plan.evaluate(Operation::SyncManagedKey, None, now()).drop_connection).collect();
+        assert_eq!(fired, [false, false, true, true, false, false]);
     }
 
     #[test]
