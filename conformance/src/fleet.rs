@@ -315,7 +315,7 @@ impl FleetScenario {
     pub fn request_budget(&self) -> usize {
         let keys = self.keys.len() + self.writers.len();
         let pages = keys.div_ceil(DEFAULT_LIMIT.min(10)).max(1);
-        60 + 8 * keys + 6 * pages
+        60 + 14 * keys + 8 * pages
     }
 
     /// A one-line summary, used as the fixture's description.
@@ -499,6 +499,12 @@ impl FleetScenario {
             if !self.list_resource().is_null() {
                 rule["resource_id"] = self.list_resource();
             }
+            if let WriterAction::Touch { key } = writer.action {
+                // Right after the client read the key: the ETag it just got is stale.
+                rule["operation"] = json!("GetManagedKey");
+                rule["resource_id"] = json!(fleet_key_id(key));
+                rule["trigger"] = json!({"kind": "next_n", "count": 1 + writer.after_page % 2});
+            }
             rules.push(rule);
         }
         for (index, fault) in self.http_faults.iter().enumerate() {
@@ -624,7 +630,12 @@ impl fmt::Display for FleetWriter {
         match self.action {
             WriterAction::Delete { key } => write!(f, "another writer deletes key #{} {when}", key + 1),
             WriterAction::Create => write!(f, "another writer creates a key {when}"),
-            WriterAction::Touch { key } => write!(f, "another writer changes key #{} {when}", key + 1),
+            WriterAction::Touch { key } => write!(
+                f,
+                "another writer changes key #{} right after the client reads it, {} time(s)",
+                key + 1,
+                1 + self.after_page % 2
+            ),
         }
     }
 }

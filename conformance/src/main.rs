@@ -186,7 +186,7 @@ async fn run(arguments: RunArgs) -> anyhow::Result<ExitCode> {
         seed,
         shard,
         properties: if arguments.properties.is_empty() { Property::ALL.to_vec() } else { arguments.properties },
-        jobs: arguments.jobs.unwrap_or_else(|| runner::default_jobs(&client)),
+        jobs: arguments.jobs.unwrap_or_else(|| runner::default_jobs(&client, arguments.fleet.is_some())),
         timeout: Duration::from_secs(arguments.timeout),
         budget: Budget::default(),
         out_dir: arguments.out,

@@ -29,8 +29,13 @@ pub enum Property {
     NoCollateral,
 }
 
-/// Extra run time a fleet client gets per key in scope.
-pub const FLEET_TIME_PER_KEY: Duration = Duration::from_millis(100);
+/// Extra run time a fleet client gets per request of its budget (on top of [`Budget::max_duration`]).
+pub const FLEET_TIME_PER_REQUEST: Duration = Duration::from_millis(20);
+
+/// The extra time a fleet case with this request budget allows (also added to the case timeout).
+pub fn fleet_extra_time(max_requests: usize) -> Duration {
+    FLEET_TIME_PER_REQUEST * u32::try_from(max_requests).unwrap_or(u32::MAX)
+}
 
 /// Limits for `bounded-retries`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +111,7 @@ impl Property {
                 "the client reads the key's status before each sync and does not sync a key it just saw in sync"
             }
             Property::BoundedRetries => {
-                "at most 60 requests and 30 s per case, no hang, and no request before Retry-After has elapsed after a 429"
+                "at most 60 requests and 30 s per case (fleet: scaled with keys and pages), no hang, and no request before Retry-After has elapsed after a 429, across the whole run"
             }
             Property::NoCollateral => {
                 "the only write is a sync of the target key: no activate, deactivate, destroy, rotate, update or delete, no other key, keystore or vault"
@@ -386,7 +391,7 @@ fn bounded_retries(observation: &Observation, budget: &Budget) -> (bool, Option<
         // A fleet client's budget scales with the keys and pages of its scope.
         Some(fleet) => (
             fleet.max_requests,
-            budget.max_duration + FLEET_TIME_PER_KEY * u32::try_from(fleet.start.len()).unwrap_or(u32::MAX),
+            budget.max_duration + fleet_extra_time(fleet.max_requests),
         ),
         None => (budget.max_requests, budget.max_duration),
     };

@@ -33,7 +33,7 @@ use crate::fleet::{arb_fleet_scenario, keys_in_scope, FleetScenario, ScopeKind};
 use crate::observation::{
     complete_entry, final_statuses, replay_journal, retry_after_by_rule, FleetObservation, Observation,
 };
-use crate::properties::{check, describe_journal, judge, Budget, Property, Verdict, Violation};
+use crate::properties::{check, describe_journal, fleet_extra_time, judge, Budget, Property, Verdict, Violation};
 use crate::scenario::{arb_scenario, CaseSetup, Scenario};
 use crate::shard::Shard;
 
@@ -186,9 +186,11 @@ impl ReplayReport {
 
 /// Default number of concurrent cases: in-process clients mostly wait (backoff, `Retry-After`), so many
 /// run at once; external commands cost a process each.
-pub fn default_jobs(client: &ClientUnderTest) -> usize {
+pub fn default_jobs(client: &ClientUnderTest, fleet: bool) -> usize {
     let cpus = std::thread::available_parallelism().map_or(2, usize::from);
     match client {
+        // A fleet case sends hundreds of requests and keeps a CPU busy.
+        ClientUnderTest::InProcess { .. } if fleet => 8 * cpus,
         ClientUnderTest::InProcess { .. } => (128 * cpus).min(256),
         ClientUnderTest::Command { .. } => 8 * cpus,
     }
@@ -214,6 +216,8 @@ pub async fn run_case(setup: &CaseSetup, client: &ClientUnderTest, timeout: Dura
         vault_id: setup.fleet.as_ref().map_or_else(|| setup.vault_id.clone(), |fleet| fleet.scope.id.clone()),
         scope: setup.fleet.as_ref().map(|fleet| fleet.scope.clone()),
     };
+    // A fleet case may take as long as its budget allows before it counts as hung.
+    let timeout = timeout + setup.fleet.as_ref().map_or(Duration::ZERO, |fleet| fleet_extra_time(fleet.max_requests));
     let outcome = client.run(&env, timeout).await;
     let key_id = setup.managed_key_id.as_str();
     // The client is done: the server is idle, so two reads see one final state.

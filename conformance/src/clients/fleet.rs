@@ -108,7 +108,14 @@ impl FleetClient {
             skip_on_429: self.flaws.ignore_retry_after_across_keys,
             ..Flaws::default()
         };
-        let mut session = Session { http, env, flaws: per_key_flaws, authorization: None, key_url: String::new() };
+        let mut session = Session {
+            http,
+            env,
+            flaws: per_key_flaws,
+            authorization: None,
+            key_url: String::new(),
+            honour_last_retry_after: true,
+        };
         session.authenticate().await.map_err(|failure| failure.to_string())?;
         let api = format!("{}{API_PREFIX}", env.service_url.trim_end_matches('/'));
         let list_url = if self.flaws.walk_every_key {

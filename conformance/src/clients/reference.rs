@@ -86,7 +86,8 @@ impl ReferenceClient {
         // Like IBM's SDK: the service URL is the server root and every path begins with /api/v4.
         let key_url =
             format!("{}{API_PREFIX}/managed_keys/{}", env.service_url.trim_end_matches('/'), env.managed_key_id);
-        let mut session = Session { http, env, flaws: self.flaws, authorization: None, key_url };
+        let mut session =
+            Session { http, env, flaws: self.flaws, authorization: None, key_url, honour_last_retry_after: false };
         session.authenticate().await.map_err(|failure| failure.to_string())?;
         let mut last_problem = String::from("no round completed");
         for round in 1..=MAX_ROUNDS {
@@ -143,6 +144,9 @@ pub(super) struct Session<'a> {
     pub(super) flaws: Flaws,
     pub(super) authorization: Option<String>,
     pub(super) key_url: String,
+    /// Also wait out a `Retry-After` after the last attempt: a fleet client goes on with other keys,
+    /// and the rate limit holds for those too.
+    pub(super) honour_last_retry_after: bool,
 }
 
 /// The parts of a managed key the client needs.
@@ -303,6 +307,7 @@ impl Session<'_> {
     pub(super) async fn send(&self, step: &'static str, request: impl Fn() -> reqwest::RequestBuilder) -> Result<Answer, Failure> {
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS_PER_STEP {
+            let mut rate_limited = false;
             let wait = match request().send().await {
                 Err(error) => {
                     last = format!("no answer ({})", error_chain(&error));
@@ -325,6 +330,7 @@ impl Session<'_> {
                                 return Err(Failure::Refused { step, status, message: error_message(&body) })
                             }
                             429 => {
+                                rate_limited = true;
                                 last = format!("429 {}", error_message(&body));
                                 Duration::from_secs(retry_after.unwrap_or(1)) + RETRY_AFTER_MARGIN
                             }
@@ -338,7 +344,7 @@ impl Session<'_> {
                     }
                 }
             };
-            if attempt < ATTEMPTS_PER_STEP {
+            if attempt < ATTEMPTS_PER_STEP || (rate_limited && self.honour_last_retry_after) {
                 self.pause(wait).await;
             }
         }
