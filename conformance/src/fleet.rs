@@ -232,7 +232,10 @@ fn arb_writer_seed() -> impl Strategy<Value = WriterSeed> {
 
 impl WriterSeed {
     fn place(self, keys: usize) -> FleetWriter {
-        let key = pick(self.key_fraction, keys);
+        // A key on a page the walk has already passed (pages of 10, the smallest common limit): that is
+        // the deletion that shifts offset paging.
+        let passed = usize::try_from(self.after_page + 1).unwrap_or(1) * 10;
+        let key = pick(self.key_fraction, keys.min(passed));
         let action = match self.kind {
             0 => WriterAction::Delete { key },
             1 => WriterAction::Create,
@@ -388,7 +391,11 @@ impl FleetScenario {
             vault_id: VAULT_ID.to_owned(),
             expected: self.expected_outcome(),
             scenario: None,
-            fleet: Some(FleetCase { scope: self.scope(), max_requests: self.request_budget(), scenario: Some(self.clone()) }),
+            fleet: Some(FleetCase {
+                scope: self.scope(),
+                max_requests: self.request_budget(),
+                scenario: Some(self.clone()),
+            }),
         })
     }
 
@@ -428,7 +435,16 @@ impl FleetScenario {
         let mut divergences = Vec::new();
         for (index, key) in self.keys.iter().enumerate() {
             let id = fleet_key_id(index);
-            managed_keys.push(key_json(&id, VAULT_ID, TEMPLATE_ID, key.state, &all_keystores, &keystore_kinds, KEYSTORE_GROUP, index));
+            managed_keys.push(key_json(
+                &id,
+                VAULT_ID,
+                TEMPLATE_ID,
+                key.state,
+                &all_keystores,
+                &keystore_kinds,
+                KEYSTORE_GROUP,
+                index,
+            ));
             if let Some((keystore, copy)) = key.divergence {
                 if let Some(observed) = copy.observed_copy() {
                     divergences.push(json!({"managed_key": id, "keystore": keystore_id(keystore.min(self.keystores.len().saturating_sub(1))), "copy": observed}));
@@ -437,7 +453,16 @@ impl FleetScenario {
         }
         for (index, key) in self.outsiders.iter().enumerate() {
             let id = outsider_key_id(index);
-            managed_keys.push(key_json(&id, OTHER_VAULT_ID, OTHER_TEMPLATE_ID, key.state, &[OTHER_KEYSTORE_ID.to_owned()], &["aws_kms"], "Other", 500 + index));
+            managed_keys.push(key_json(
+                &id,
+                OTHER_VAULT_ID,
+                OTHER_TEMPLATE_ID,
+                key.state,
+                &[OTHER_KEYSTORE_ID.to_owned()],
+                &["aws_kms"],
+                "Other",
+                500 + index,
+            ));
             if let Some((_, copy)) = key.divergence {
                 if let Some(observed) = copy.observed_copy() {
                     divergences.push(json!({"managed_key": id, "keystore": OTHER_KEYSTORE_ID, "copy": observed}));
@@ -481,8 +506,12 @@ impl FleetScenario {
         let mut rules = Vec::new();
         for (index, writer) in self.writers.iter().enumerate() {
             let effect = match writer.action {
-                WriterAction::Delete { key } => json!({"kind": "concurrent_delete", "managed_key_id": fleet_key_id(key)}),
-                WriterAction::Touch { key } => json!({"kind": "concurrent_writer", "managed_key_id": fleet_key_id(key)}),
+                WriterAction::Delete { key } => {
+                    json!({"kind": "concurrent_delete", "managed_key_id": fleet_key_id(key)})
+                }
+                WriterAction::Touch { key } => {
+                    json!({"kind": "concurrent_writer", "managed_key_id": fleet_key_id(key)})
+                }
                 WriterAction::Create => json!({
                     "kind": "concurrent_create",
                     "vault_id": VAULT_ID,
@@ -598,16 +627,21 @@ pub fn keys_in_scope(instance: &Instance, scope: &Scope) -> ScopeState {
     let ids: Vec<String> = match scope.kind {
         ScopeKind::Keystore => {
             let query = KeyQuery { page: Page { offset: 0, limit: usize::MAX }, ..KeyQuery::default() };
-            instance.list_managed_keys(&query, KeyListScope::Keystore(&scope.id)).map(|listing| listing.ids).unwrap_or_default()
+            instance
+                .list_managed_keys(&query, KeyListScope::Keystore(&scope.id))
+                .map(|listing| listing.ids)
+                .unwrap_or_default()
         }
         ScopeKind::Vault => {
             instance.managed_keys.values().filter(|key| key.vault_id == scope.id).map(|key| key.id.clone()).collect()
         }
     };
-    ids.into_iter().map(|id| {
-        let statuses = final_statuses(instance.key_statuses(&id));
-        (id, statuses)
-    }).collect()
+    ids.into_iter()
+        .map(|id| {
+            let statuses = final_statuses(instance.key_statuses(&id));
+            (id, statuses)
+        })
+        .collect()
 }
 
 /// Every non-removed keystore of these statuses shows `ok`.

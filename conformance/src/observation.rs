@@ -72,7 +72,11 @@ impl FleetObservation {
 
     /// Keys in scope at the end that are not in sync, in words.
     pub fn end_not_in_sync(&self) -> Vec<String> {
-        self.end.iter().filter(|(_, statuses)| !all_in_sync(statuses)).map(|(id, statuses)| describe_key(id, statuses)).collect()
+        self.end
+            .iter()
+            .filter(|(_, statuses)| !all_in_sync(statuses))
+            .map(|(id, statuses)| describe_key(id, statuses))
+            .collect()
     }
 
     /// Whether a write to this key is inside the scope (in scope before or after the run).

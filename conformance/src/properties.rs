@@ -389,10 +389,7 @@ fn bounded_retries(observation: &Observation, budget: &Budget) -> (bool, Option<
     }
     let (max_requests, max_duration) = match &observation.fleet {
         // A fleet client's budget scales with the keys and pages of its scope.
-        Some(fleet) => (
-            fleet.max_requests,
-            budget.max_duration + fleet_extra_time(fleet.max_requests),
-        ),
+        Some(fleet) => (fleet.max_requests, budget.max_duration + fleet_extra_time(fleet.max_requests)),
         None => (budget.max_requests, budget.max_duration),
     };
     if journal.len() > max_requests {

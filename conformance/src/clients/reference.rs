@@ -304,7 +304,11 @@ impl Session<'_> {
     /// Sends one step's request, retrying 429, 5xx and broken connections up to [`ATTEMPTS_PER_STEP`]
     /// times. A 2xx answer is returned, a 412 is [`Failure::PreconditionFailed`], any other answer ends
     /// the step at once.
-    pub(super) async fn send(&self, step: &'static str, request: impl Fn() -> reqwest::RequestBuilder) -> Result<Answer, Failure> {
+    pub(super) async fn send(
+        &self,
+        step: &'static str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Answer, Failure> {
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS_PER_STEP {
             let mut rate_limited = false;

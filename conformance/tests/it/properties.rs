@@ -143,6 +143,7 @@ fn observation(journal: Vec<JournalEntry>) -> Observation {
         }],
         replay: Replay::default(),
         retry_after_seconds: Default::default(),
+        fleet: None,
     }
 }
 
