@@ -254,11 +254,19 @@ pub async fn run_case(setup: &CaseSetup, client: &ClientUnderTest, timeout: Dura
     })
 }
 
-/// True when the client could not even start: the shell said 126 (not executable) or 127 (not found),
-/// or spawning failed, and no request reached the server.
+/// True when the client could not even start and no request reached the server: the shell said 126
+/// (not executable) or 127 (not found), spawning failed, or the shell could not open a script (dash's
+/// `sh missing.sh` exits 2 with "cannot open").
 fn never_started(observation: &Observation) -> bool {
+    let stderr = &observation.outcome.stderr;
+    let cannot_open =
+        ["cannot open", "No such file", "not found", "Permission denied"].iter().any(|sign| stderr.contains(sign));
     observation.journal.is_empty()
-        && matches!(observation.outcome.exit, ClientExit::Code(126 | 127) | ClientExit::NotStarted(_))
+        && match &observation.outcome.exit {
+            ClientExit::Code(126 | 127) | ClientExit::NotStarted(_) => true,
+            ClientExit::Code(code) => *code != 0 && cannot_open,
+            ClientExit::Signal | ClientExit::Hung => false,
+        }
 }
 
 /// The scenarios of a run, in case order.
