@@ -46,6 +46,9 @@ pub struct Budget {
     pub max_duration: Duration,
     /// Clock granularity allowed when checking that a request came after `Retry-After`.
     pub timing_slack: Duration,
+    /// How long after a 429 a request on another connection may still have been in flight (sent before
+    /// the 429 reached the client); see [`in_flight`].
+    pub concurrency_margin: Duration,
 }
 
 /// The outcome of one property on one case.
@@ -133,7 +136,12 @@ impl std::fmt::Display for Property {
 
 impl Default for Budget {
     fn default() -> Self {
-        Budget { max_requests: 60, max_duration: Duration::from_secs(30), timing_slack: Duration::from_millis(10) }
+        Budget {
+            max_requests: 60,
+            max_duration: Duration::from_secs(30),
+            timing_slack: Duration::from_millis(10),
+            concurrency_margin: Duration::from_millis(150),
+        }
     }
 }
 
@@ -185,6 +193,9 @@ pub fn describe_entry(entry: &JournalEntry, first_received_ms: u64) -> String {
     }
     if let Some(fault) = &entry.fault {
         line.push_str(&format!(" [fault: {fault}]"));
+    }
+    if let Some(connection) = entry.connection {
+        line.push_str(&format!(" (connection :{connection})"));
     }
     line
 }
@@ -416,7 +427,11 @@ fn bounded_retries(observation: &Observation, budget: &Budget) -> (bool, Option<
         let wait_ms = u64::try_from((Duration::from_secs(seconds).saturating_sub(budget.timing_slack)).as_millis())
             .unwrap_or(u64::MAX);
         let earliest = limited.received_ms.saturating_add(wait_ms);
-        if let Some(early) = journal[index + 1..].iter().find(|later| later.received_ms < earliest) {
+        // Only requests the client sent after the 429 reached it are held to it (see `in_flight`).
+        let early = journal[index + 1..]
+            .iter()
+            .find(|later| later.received_ms < earliest && !in_flight(limited, later, budget.concurrency_margin));
+        if let Some(early) = early {
             let message = format!(
                 "request #{} arrived {} ms after the 429 at #{}, which said Retry-After: {seconds}",
                 early.seq,
@@ -427,6 +442,22 @@ fn bounded_retries(observation: &Observation, budget: &Budget) -> (bool, Option<
         }
     }
     (exercised, None)
+}
+
+/// Whether `later` may have been sent before the answer to `limited` (a 429) reached the client, so that
+/// answer's `Retry-After` does not bind it: it arrived within `margin` of the 429 and does not repeat the
+/// limited request (same method and path: a retry is always a reaction to the answer). Connections do not
+/// decide it: a client's pool sends a request it queued before the 429 on the connection the 429 freed,
+/// and one task of a concurrent client sends its next request before another task has read the 429.
+/// Entries without a connection (journals from before it was recorded) are never in flight: the strict
+/// rule for one request at a time.
+pub fn in_flight(limited: &JournalEntry, later: &JournalEntry, margin: Duration) -> bool {
+    let retry = later.method == limited.method && later.path == limited.path;
+    let margin_ms = u64::try_from(margin.as_millis()).unwrap_or(u64::MAX);
+    limited.connection.is_some()
+        && later.connection.is_some()
+        && !retry
+        && later.received_ms <= limited.received_ms.saturating_add(margin_ms)
 }
 
 fn no_collateral(observation: &Observation) -> (bool, Option<Violation>) {

@@ -128,7 +128,7 @@ pub async fn serve_with_limits(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -141,7 +141,12 @@ pub async fn serve_with_limits(
             () = shutdown.as_mut() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection_id = crate::web::ConnectionId(u64::from(peer.port()));
+        let tagged = tower::util::MapRequest::new(app.clone(), move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(connection_id);
+            request
+        });
+        let service = hyper_util::service::TowerToHyperService::new(tagged);
         let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

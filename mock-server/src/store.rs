@@ -160,7 +160,9 @@ impl Store {
             entry.fault = faults.summary();
             instance.journal.record(entry);
         }
-        let changed = (mutates && matches!(result, Some(Ok(_)))) || !faults.concurrent_writes.is_empty();
+        let changed = (mutates && matches!(result, Some(Ok(_))))
+            || !faults.concurrent_writes.is_empty()
+            || !faults.concurrent_changes.is_empty();
         Outcome { result, faults, changed }
     }
 

@@ -17,13 +17,15 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 
-use super::reference::{parse, round_backoff, Failure, Flaws, Session, StatusCheck};
+use super::reference::{parse, round_backoff, Failure, Flaws, RateGate, Session, StatusCheck};
 use super::{ClientEnv, ClientFuture, InProcessClient, InProcessResult, API_PREFIX};
 use crate::fleet::ScopeKind;
 use crate::properties::Property;
 
 /// Walks of the list before giving up.
 pub const MAX_WALKS: u32 = 6;
+/// Keys the concurrent reference fleet client works on at once.
+pub const CONCURRENT_KEYS: usize = 4;
 /// The page size the reference fleet client asks for (the default page is 20).
 pub const PAGE_LIMIT: usize = 10;
 
@@ -31,6 +33,8 @@ pub const PAGE_LIMIT: usize = 10;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FleetClient {
     flaws: FleetFlaws,
+    /// Keys worked on at the same time (each on its own connection); 1 for the reference.
+    concurrency: usize,
 }
 
 /// Deliberate mistakes of fleet clients, all off in the reference.
@@ -86,12 +90,18 @@ struct ListedKey {
 impl FleetClient {
     /// The careful fleet client.
     pub fn new() -> Self {
-        FleetClient::default()
+        FleetClient { flaws: FleetFlaws::default(), concurrency: 1 }
+    }
+
+    /// The careful client working on [`CONCURRENT_KEYS`] keys at once (`builtin:reference-fleet-concurrent`),
+    /// sharing one `Retry-After` gate.
+    pub fn concurrent() -> Self {
+        FleetClient { flaws: FleetFlaws::default(), concurrency: CONCURRENT_KEYS }
     }
 
     /// A client with these mistakes.
     pub fn with_flaws(flaws: FleetFlaws) -> Self {
-        FleetClient { flaws }
+        FleetClient { flaws, concurrency: 1 }
     }
 
     /// Brings every key of `env.scope` into sync: `Ok(report)` after a clean walk, `Err(reason)` otherwise.
@@ -115,6 +125,7 @@ impl FleetClient {
             authorization: None,
             key_url: String::new(),
             honour_last_retry_after: true,
+            rate_gate: RateGate::default(),
         };
         session.authenticate().await.map_err(|failure| failure.to_string())?;
         let api = format!("{}{API_PREFIX}", env.service_url.trim_end_matches('/'));
@@ -141,31 +152,29 @@ impl FleetClient {
                 }
             };
             pending.remove("(the list)");
-            let mut new_work = false;
-            for id in &ids {
-                if confirmed.contains(id) {
-                    continue;
-                }
-                new_work = true;
-                let mut rounds = if self.flaws.single_walk || self.flaws.first_page_only { MAX_WALKS } else { 1 };
-                while rounds > 0 {
-                    rounds -= 1;
-                    session.key_url = format!("{api}/managed_keys/{id}");
-                    match self.sync_key(&session).await {
+            let todo: Vec<&String> = ids.iter().filter(|id| !confirmed.contains(*id)).collect();
+            let new_work = !todo.is_empty();
+            for chunk in todo.chunks(self.concurrency.max(1)) {
+                let one = |slot: usize| {
+                    let session = &session;
+                    let api = &api;
+                    async move {
+                        let id = chunk.get(slot)?;
+                        Some(((*id).clone(), self.key_rounds(session, api, id).await))
+                    }
+                };
+                let (a, b, c, d) = tokio::join!(one(0), one(1), one(2), one(3));
+                for (id, outcome) in [a, b, c, d].into_iter().flatten() {
+                    match outcome {
                         KeyOutcome::InSync => {
                             confirmed.insert(id.clone());
-                            pending.remove(id);
-                            break;
+                            pending.remove(&id);
                         }
                         KeyOutcome::Gone => {
-                            pending.remove(id);
-                            break;
+                            pending.remove(&id);
                         }
                         KeyOutcome::Pending(reason) => {
-                            pending.insert(id.clone(), reason);
-                            if rounds > 0 {
-                                session.pause(round_backoff(MAX_WALKS - rounds)).await;
-                            }
+                            pending.insert(id, reason);
                         }
                     }
                 }
@@ -191,6 +200,31 @@ impl FleetClient {
         ))
     }
 
+    /// One key in this walk: one pass, or (for the mutants that trust one walk) up to [`MAX_WALKS`] passes.
+    async fn key_rounds(&self, session: &Session<'_>, api: &str, id: &str) -> KeyOutcome {
+        let key_session = Session {
+            http: session.http.clone(),
+            env: session.env,
+            flaws: session.flaws,
+            authorization: session.authorization.clone(),
+            key_url: format!("{api}/managed_keys/{id}"),
+            honour_last_retry_after: session.honour_last_retry_after,
+            rate_gate: session.rate_gate.clone(),
+        };
+        let rounds = if self.flaws.single_walk || self.flaws.first_page_only { MAX_WALKS } else { 1 };
+        let mut outcome = KeyOutcome::Pending("not tried".to_owned());
+        for round in 1..=rounds {
+            outcome = self.sync_key(&key_session).await;
+            if !matches!(outcome, KeyOutcome::Pending(_)) {
+                break;
+            }
+            if round < rounds {
+                key_session.pause(round_backoff(round)).await;
+            }
+        }
+        outcome
+    }
+
     /// Every id of the list, page by page, and whether `total_count` stayed the same meanwhile.
     async fn list(&self, session: &Session<'_>, list_url: &str) -> Result<(Vec<String>, bool), Failure> {
         const STEP: &str = "ListManagedKeys";
@@ -207,7 +241,12 @@ impl FleetClient {
             let body: ListBody = parse(STEP, &answer.body)?;
             totals.insert(body.total_count);
             let count = body.managed_keys.len();
-            ids.extend(body.managed_keys.into_iter().map(|key| key.id));
+            // A page shifted by a creation shows a key of the previous page again: once is enough.
+            for key in body.managed_keys {
+                if !ids.contains(&key.id) {
+                    ids.push(key.id);
+                }
+            }
             offset += count;
             if self.flaws.first_page_only || count == 0 || offset >= body.total_count {
                 break;

@@ -280,8 +280,14 @@ pub fn builtin(name: &str) -> Option<Arc<dyn InProcessClient>> {
     if name == "reference" {
         return Some(Arc::new(reference::ReferenceClient::new()));
     }
+    if name == "reference-concurrent" {
+        return Some(Arc::new(reference::ReferenceClient::concurrent()));
+    }
     if name == "reference-fleet" {
         return Some(Arc::new(fleet::FleetClient::new()));
+    }
+    if name == "reference-fleet-concurrent" {
+        return Some(Arc::new(fleet::FleetClient::concurrent()));
     }
     if let Some(mutant) = fleet::FleetMutant::parse(name) {
         return Some(Arc::new(mutant.client()));
@@ -291,7 +297,7 @@ pub fn builtin(name: &str) -> Option<Arc<dyn InProcessClient>> {
 
 /// Names accepted after `builtin:`.
 pub fn builtin_names() -> Vec<&'static str> {
-    ["reference", "reference-fleet"]
+    ["reference", "reference-concurrent", "reference-fleet", "reference-fleet-concurrent"]
         .into_iter()
         .chain(mutants::Mutant::ALL.iter().map(|mutant| mutant.name()))
         .chain(fleet::FleetMutant::ALL.iter().map(|mutant| mutant.name()))

@@ -40,6 +40,8 @@ const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReferenceClient {
     flaws: Flaws,
+    /// Read the key and its status at the same time (two connections), as many SDK users do.
+    concurrent_reads: bool,
 }
 
 /// Deliberate mistakes, all off in the reference client.
@@ -68,12 +70,18 @@ pub struct Flaws {
 impl ReferenceClient {
     /// The careful client.
     pub fn new() -> Self {
-        ReferenceClient { flaws: Flaws::default() }
+        ReferenceClient { flaws: Flaws::default(), concurrent_reads: false }
+    }
+
+    /// The careful client reading the key and its status concurrently (`builtin:reference-concurrent`):
+    /// proves the judge holds a client only to the answers that had reached it.
+    pub fn concurrent() -> Self {
+        ReferenceClient { flaws: Flaws::default(), concurrent_reads: true }
     }
 
     /// The client with these mistakes (see `mutants.rs`).
     pub fn with_flaws(flaws: Flaws) -> Self {
-        ReferenceClient { flaws }
+        ReferenceClient { flaws, concurrent_reads: false }
     }
 
     /// Makes the key consistent in every keystore: `Ok(report)` when a status read shows it in sync
@@ -86,19 +94,40 @@ impl ReferenceClient {
         // Like IBM's SDK: the service URL is the server root and every path begins with /api/v4.
         let key_url =
             format!("{}{API_PREFIX}/managed_keys/{}", env.service_url.trim_end_matches('/'), env.managed_key_id);
-        let mut session =
-            Session { http, env, flaws: self.flaws, authorization: None, key_url, honour_last_retry_after: false };
+        let mut session = Session {
+            http,
+            env,
+            flaws: self.flaws,
+            authorization: None,
+            key_url,
+            honour_last_retry_after: false,
+            rate_gate: RateGate::default(),
+        };
         session.authenticate().await.map_err(|failure| failure.to_string())?;
         let mut last_problem = String::from("no round completed");
         for round in 1..=MAX_ROUNDS {
-            let key = session.get_managed_key().await.map_err(|failure| failure.to_string())?;
+            let mut concurrent_statuses = None;
+            let key = if self.concurrent_reads {
+                let (key, statuses) = tokio::join!(session.get_managed_key(), session.get_status());
+                concurrent_statuses = Some(statuses);
+                key
+            } else {
+                session.get_managed_key().await
+            }
+            .map_err(|failure| failure.to_string())?;
             if self.flaws.sync_without_verifying && round == 1 {
                 match session.sync(&key.etag).await {
                     Ok(()) | Err(Failure::PreconditionFailed) => continue,
                     Err(failure) => return Err(failure.to_string()),
                 }
             }
-            let statuses = session.get_status().await.map_err(|failure| failure.to_string())?;
+            // With concurrent reads the status was read with the key (the status of a key that failed
+            // to read is not used).
+            let statuses = match concurrent_statuses.take() {
+                Some(statuses) => statuses,
+                None => session.get_status().await,
+            }
+            .map_err(|failure| failure.to_string())?;
             let check = StatusCheck::of(&statuses);
             if check.in_sync() {
                 return Ok(format!(
@@ -147,6 +176,32 @@ pub(super) struct Session<'a> {
     /// Also wait out a `Retry-After` after the last attempt: a fleet client goes on with other keys,
     /// and the rate limit holds for those too.
     pub(super) honour_last_retry_after: bool,
+    /// Shared by every request of the run: no request goes out before a `Retry-After` has elapsed.
+    pub(super) rate_gate: RateGate,
+}
+
+/// The instant before which no request may be sent (the latest `Retry-After` heard), shared by the
+/// concurrent requests of one client run.
+#[derive(Clone, Debug, Default)]
+pub(super) struct RateGate(std::sync::Arc<std::sync::Mutex<Option<tokio::time::Instant>>>);
+
+impl RateGate {
+    /// Waits until the gate is open.
+    async fn wait(&self) {
+        let until = *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// Closes the gate for `wait` from now (or longer, if it already is).
+    fn close_for(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut gate = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if gate.is_none_or(|current| current < until) {
+            *gate = Some(until);
+        }
+    }
 }
 
 /// The parts of a managed key the client needs.
@@ -312,6 +367,9 @@ impl Session<'_> {
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS_PER_STEP {
             let mut rate_limited = false;
+            if !self.flaws.no_backoff && !self.flaws.skip_on_429 {
+                self.rate_gate.wait().await;
+            }
             let wait = match request().send().await {
                 Err(error) => {
                     last = format!("no answer ({})", error_chain(&error));
@@ -336,7 +394,11 @@ impl Session<'_> {
                             429 => {
                                 rate_limited = true;
                                 last = format!("429 {}", error_message(&body));
-                                Duration::from_secs(retry_after.unwrap_or(1)) + RETRY_AFTER_MARGIN
+                                let wait = Duration::from_secs(retry_after.unwrap_or(1)) + RETRY_AFTER_MARGIN;
+                                if !self.flaws.no_backoff {
+                                    self.rate_gate.close_for(wait);
+                                }
+                                wait
                             }
                             503 if self.flaws.give_up_on_503 => return Err(Failure::GaveUp { step }),
                             500 | 502 | 503 | 504 => {
