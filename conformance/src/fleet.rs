@@ -313,8 +313,8 @@ impl FleetScenario {
         }
     }
 
-    /// Requests a careful client may need: a few walks of the list, two reads per key, syncs and
-    /// retries; see `properties::Budget`.
+    /// Requests a careful client may need: six walks of two reads per key, a sync and a re-read per key,
+    /// and the pages (of 10, the smallest common `limit`); `bounded-retries` holds the client to it.
     pub fn request_budget(&self) -> usize {
         let keys = self.keys.len() + self.writers.len();
         let pages = keys.div_ceil(DEFAULT_LIMIT.min(10)).max(1);

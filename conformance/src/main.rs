@@ -142,7 +142,15 @@ async fn main() -> ExitCode {
         }
         Command::ListClients => {
             println!("{:<26} the careful reference client", "builtin:reference");
+            println!(
+                "{:<26} the careful reference client, reading key and status at once",
+                "builtin:reference-concurrent"
+            );
             println!("{:<26} the careful reference fleet client (--fleet)", "builtin:reference-fleet");
+            println!(
+                "{:<26} the careful reference fleet client, 4 keys at once (--fleet)",
+                "builtin:reference-fleet-concurrent"
+            );
             for mutant in FleetMutant::ALL {
                 println!(
                     "{:<26} fleet mutant: {} (caught by {})",

@@ -30,7 +30,7 @@ pub enum Property {
 }
 
 /// Extra run time a fleet client gets per request of its budget (on top of [`Budget::max_duration`]).
-pub const FLEET_TIME_PER_REQUEST: Duration = Duration::from_millis(20);
+pub const FLEET_TIME_PER_REQUEST: Duration = Duration::from_millis(50);
 
 /// The extra time a fleet case with this request budget allows (also added to the case timeout).
 pub fn fleet_extra_time(max_requests: usize) -> Duration {
@@ -99,10 +99,10 @@ impl Property {
     pub fn rule(self) -> &'static str {
         match self {
             Property::Converges => {
-                "when every fault is transient within 5 attempts per step, the client exits 0 and every keystore ends ok"
+                "when every fault is transient within 5 attempts per step, the client exits 0 and every keystore ends ok (fleet: every key in scope that was out of sync for the whole run ends in sync; a key skipped by paging counts)"
             }
             Property::HonestExit => {
-                "exit 0 only if the key really ends in sync everywhere; a permanently unreachable keystore means non-zero"
+                "exit 0 only if the key really ends in sync everywhere (fleet: every key still in scope at the end); a permanently unreachable keystore means non-zero"
             }
             Property::ConditionalWrites => {
                 "every mutating request carries If-Match equal to an ETag the server issued for that resource (never missing, fabricated or *)"
@@ -111,13 +111,13 @@ impl Property {
                 "after a 412 the client re-reads the key before writing again and never resends the stale ETag"
             }
             Property::VerifyBeforeSync => {
-                "the client reads the key's status before each sync and does not sync a key it just saw in sync"
+                "the client reads the key's status before each sync and does not sync a key it just saw in sync (fleet: per key)"
             }
             Property::BoundedRetries => {
                 "at most 60 requests and 30 s per case (fleet: scaled with keys and pages), no hang, and no request before Retry-After has elapsed after a 429, across the whole run"
             }
             Property::NoCollateral => {
-                "the only write is a sync of the target key: no activate, deactivate, destroy, rotate, update or delete, no other key, keystore or vault"
+                "the only write is a sync of the target key (fleet: of keys in scope): no activate, deactivate, destroy, rotate, update or delete, no other key, keystore or vault"
             }
         }
     }

@@ -104,6 +104,10 @@ pub fn case_strategy(fleet: Option<ScopeKind>) -> proptest::strategy::BoxedStrat
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SuiteReport {
     pub client: String,
+    /// The fleet contract's scope (`--fleet`), absent for the one-key contract: shards of different
+    /// contracts are not one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<ScopeKind>,
     pub seed: u64,
     /// Cases generated from the seed: the whole run's count, also in a shard's report.
     pub cases: u32,
@@ -368,6 +372,7 @@ pub async fn run_suite(client: &ClientUnderTest, config: &SuiteConfig) -> anyhow
     }
     Ok(SuiteReport {
         client: client.spec(),
+        fleet: config.fleet,
         seed: config.seed,
         cases: config.cases,
         shard,

@@ -32,6 +32,12 @@ fn list_clients_names_the_reference_and_every_mutant() {
     for mutant in uko_conformance::clients::mutants::Mutant::ALL {
         assert!(text.contains(&format!("builtin:{}", mutant.name())), "{text}");
     }
+    for name in ["builtin:reference-fleet", "builtin:reference-concurrent", "builtin:reference-fleet-concurrent"] {
+        assert!(text.contains(name), "{text}");
+    }
+    for mutant in uko_conformance::clients::fleet::FleetMutant::ALL {
+        assert!(text.contains(&format!("builtin:{}", mutant.name())), "{text}");
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@ use uko_conformance::counterexample::CounterexampleFile;
 use uko_conformance::fleet::ScopeKind;
 use uko_conformance::properties::{Budget, Property};
 use uko_conformance::runner::{generate_scenarios, replay_file, run_case, run_suite, SuiteConfig};
+use uko_conformance::shard::{merge, Shard};
 
 use crate::helpers::{binary, suite_config, TempDir};
 
@@ -166,4 +167,33 @@ async fn careful_concurrent_clients_pass_in_both_contracts() {
         let report = run_suite(&fleet, &fleet_config(32, seed, scope, &Property::ALL, out.path())).await.unwrap();
         assert!(report.passed(), "{scope}: {}", uko_conformance::report::human_summary(&report));
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fleet_shards_merge_into_the_unsharded_verdict_and_not_with_one_key_shards() {
+    let out = TempDir::new("fleet-shards");
+    let client = ClientUnderTest::from_spec("builtin:fleet-first-page-only").unwrap();
+    let properties = [Property::Converges, Property::HonestExit];
+    let config = |shard| SuiteConfig {
+        shard,
+        max_shrink_runs: 2,
+        ..fleet_config(12, 77, ScopeKind::Keystore, &properties, out.path())
+    };
+    let whole = run_suite(&client, &config(Shard::WHOLE)).await.unwrap();
+    let mut shards = Vec::new();
+    for index in 1..=2 {
+        let report = run_suite(&client, &config(Shard::new(index, 2).unwrap())).await.unwrap();
+        assert_eq!(report.fleet, Some(ScopeKind::Keystore));
+        shards.push((out.path().join(format!("report-{index}.json")), report));
+    }
+
+    let merged = merge(&shards).unwrap();
+
+    assert_eq!(merged.case_results, whole.case_results);
+    assert_eq!(merged.fleet, Some(ScopeKind::Keystore));
+    // A one-key shard of the same seed is another run.
+    let mut one_key = shards[1].clone();
+    one_key.1.fleet = None;
+    let refused = merge(&[shards[0].clone(), one_key]).unwrap_err().to_string();
+    assert!(refused.contains("the contract is one-key"), "{refused}");
 }
