@@ -15,7 +15,8 @@
 set -u
 
 attempts_per_request=5
-max_rounds=6
+# A fleet client running this script per key (curl-fleet-client.sh) asks for fewer rounds.
+max_rounds=${UKO_MAX_ROUNDS:-6}
 # A plain HTTP client wants the /api/v4 base; UKO_URL is the server root (the SDK's service URL).
 : "${UKO_API_URL:-${UKO_URL:?UKO_URL or UKO_API_URL is required}}"
 api_url=${UKO_API_URL:-${UKO_URL%/}/api/v4}
@@ -71,6 +72,8 @@ call() {
     esac
     if [ "$attempt" -ge "$attempts_per_request" ]; then
       log "$step failed $attempts_per_request times; last status $http_status"
+      # The rate limit holds for whatever the caller sends next (another key, another client).
+      [ "$http_status" = 429 ] && sleep "$wait"
       return 2
     fi
     sleep "$wait"
@@ -107,7 +110,7 @@ while [ "$round" -le "$max_rounds" ]; do
     # 0: synced, re-check in the next round; 1: stale ETag, the next round reads a fresh one.
     call SyncManagedKey POST "$key_url/sync_status_in_keystores" "$etag"
     [ $? -eq 2 ] && exit 1
-  else
+  elif [ "$round" -lt "$max_rounds" ]; then
     # Only keystores in error: give them time to come back.
     sleep "$(backoff "$round")"
   fi

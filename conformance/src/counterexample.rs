@@ -49,6 +49,10 @@ pub struct ConformanceSection {
     /// The generated scenario (informational; the fixture is what runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<Scenario>,
+    /// Fleet contract: the scope the client was asked to sync, its request budget and the generated
+    /// fleet scenario. Absent for the one-key contract.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetCase>,
     /// The journal excerpt that broke the property, offending requests marked `>>`.
     #[serde(default)]
     pub evidence: Vec<String>,
@@ -126,6 +130,7 @@ impl CounterexampleFile {
             vault_id: self.conformance.vault_id.clone(),
             expected: self.conformance.expected_outcome,
             scenario: self.conformance.scenario.clone(),
+            fleet: self.conformance.fleet.clone(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! Crate map:
 //! - [`scenario`]: scenarios, their proptest strategies, expected outcome, conversion to a fixture.
+//! - [`fleet`]: fleet scenarios (a keystore's or vault's many keys), their scope, their fixture.
 //! - [`clients`]: the client contract, external and in-process clients, the reference and mutant clients.
 //! - [`observation`]: what a case left behind (journal, final state, replayed reads).
 //! - [`properties`]: the rules and their checks.
@@ -21,6 +22,7 @@
 
 pub mod clients;
 pub mod counterexample;
+pub mod fleet;
 pub mod observation;
 pub mod properties;
 pub mod report;

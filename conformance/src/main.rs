@@ -12,9 +12,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use uko_conformance::clients::fleet::{FleetClient, FleetMutant};
 use uko_conformance::clients::mutants::Mutant;
 use uko_conformance::clients::reference::ReferenceClient;
 use uko_conformance::clients::{ClientEnv, ClientUnderTest};
+use uko_conformance::fleet::ScopeKind;
 use uko_conformance::properties::{Budget, Property};
 use uko_conformance::report;
 use uko_conformance::runner::{self, SuiteConfig, SuiteReport};
@@ -42,6 +44,9 @@ enum Command {
     ListClients,
     /// Run the reference client on the key the UKO_* environment names (the client contract).
     ReferenceClient,
+    /// Run the reference fleet client on the keystore or vault the UKO_* environment names (the fleet
+    /// contract: UKO_SCOPE with UKO_KEYSTORE_ID or UKO_VAULT_ID).
+    ReferenceFleetClient,
 }
 
 #[derive(clap::Args)]
@@ -49,6 +54,10 @@ struct RunArgs {
     /// The client: a command line run with `sh -c` and the UKO_* environment, or builtin:<name>.
     #[arg(long)]
     client: String,
+    /// Judge a fleet client: each case gives it UKO_SCOPE (keystore or vault) with UKO_KEYSTORE_ID or
+    /// UKO_VAULT_ID, and it must bring every managed key of that scope into sync.
+    #[arg(long, value_name = "SCOPE")]
+    fleet: Option<ScopeKind>,
     /// Number of generated cases.
     #[arg(long, env = "PROPTEST_CASES", default_value_t = 256)]
     cases: u32,
@@ -133,6 +142,23 @@ async fn main() -> ExitCode {
         }
         Command::ListClients => {
             println!("{:<26} the careful reference client", "builtin:reference");
+            println!(
+                "{:<26} the careful reference client, reading key and status at once",
+                "builtin:reference-concurrent"
+            );
+            println!("{:<26} the careful reference fleet client (--fleet)", "builtin:reference-fleet");
+            println!(
+                "{:<26} the careful reference fleet client, 4 keys at once (--fleet)",
+                "builtin:reference-fleet-concurrent"
+            );
+            for mutant in FleetMutant::ALL {
+                println!(
+                    "{:<26} fleet mutant: {} (caught by {})",
+                    format!("builtin:{}", mutant.name()),
+                    mutant.mistake(),
+                    mutant.caught_by()
+                );
+            }
             for mutant in Mutant::ALL {
                 println!(
                     "{:<26} mutant: {} (caught by {})",
@@ -144,6 +170,7 @@ async fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::ReferenceClient => reference_client().await,
+        Command::ReferenceFleetClient => reference_fleet_client().await,
     };
     result.unwrap_or_else(|error| {
         eprintln!("uko-conformance: {error:#}");
@@ -167,12 +194,13 @@ async fn run(arguments: RunArgs) -> anyhow::Result<ExitCode> {
         seed,
         shard,
         properties: if arguments.properties.is_empty() { Property::ALL.to_vec() } else { arguments.properties },
-        jobs: arguments.jobs.unwrap_or_else(|| runner::default_jobs(&client)),
+        jobs: arguments.jobs.unwrap_or_else(|| runner::default_jobs(&client, arguments.fleet.is_some())),
         timeout: Duration::from_secs(arguments.timeout),
         budget: Budget::default(),
         out_dir: arguments.out,
         max_shrink_runs: arguments.max_shrink_runs,
         progress: !arguments.quiet,
+        fleet: arguments.fleet,
     };
     if !arguments.quiet {
         if shard.is_split() {
@@ -183,7 +211,8 @@ async fn run(arguments: RunArgs) -> anyhow::Result<ExitCode> {
                 client.spec()
             );
         } else {
-            eprintln!("uko-conformance: {} cases against {} with seed {seed}", config.cases, client.spec());
+            let contract = config.fleet.map_or_else(String::new, |scope| format!(" (fleet, {scope} scope)"));
+            eprintln!("uko-conformance: {} cases against {}{contract} with seed {seed}", config.cases, client.spec());
         }
     }
     let suite = runner::run_suite(&client, &config).await?;
@@ -225,6 +254,20 @@ async fn replay(arguments: ReplayArgs) -> anyhow::Result<ExitCode> {
 async fn reference_client() -> anyhow::Result<ExitCode> {
     let env = ClientEnv::from_process_env()?;
     match ReferenceClient::new().verify_and_sync(&env).await {
+        Ok(report) => {
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            eprintln!("{reason}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn reference_fleet_client() -> anyhow::Result<ExitCode> {
+    let env = ClientEnv::from_process_env()?;
+    match FleetClient::new().sync_scope(&env).await {
         Ok(report) => {
             println!("{report}");
             Ok(ExitCode::SUCCESS)

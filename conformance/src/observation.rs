@@ -12,7 +12,7 @@
 //! This module contacts no keystore of the real server: final flags come from `Store::key_statuses`,
 //! which counts no call.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use uko_mock::domain::command::{Command, Output};
 use uko_mock::domain::faults::Effect;
@@ -24,6 +24,7 @@ use uko_mock::domain::{IfMatch, Instance, SyncFlag};
 use uko_mock::store::KeyStatus;
 
 use crate::clients::ClientOutcome;
+use crate::fleet::{all_in_sync, Scope, ScopeState};
 use crate::scenario::ExpectedOutcome;
 
 /// Everything the properties look at after one case.
@@ -40,6 +41,57 @@ pub struct Observation {
     pub replay: Replay,
     /// `Retry-After` seconds of each 429 fault rule, by rule id.
     pub retry_after_seconds: BTreeMap<String, u64>,
+    /// Fleet contract: the scope and its keys before and after the run.
+    pub fleet: Option<FleetObservation>,
+}
+
+/// What a fleet case's scope held before and after the client ran.
+#[derive(Clone, Debug)]
+pub struct FleetObservation {
+    pub scope: Scope,
+    /// Requests a careful client needs here.
+    pub max_requests: usize,
+    /// The keys in scope before the run, with their statuses.
+    pub start: ScopeState,
+    /// The keys in scope after the run, with their statuses.
+    pub end: ScopeState,
+}
+
+impl FleetObservation {
+    /// Keys in scope at the start and at the end that were not in sync at the start: the client must
+    /// have synced them (nothing else does), with their final problems when they are not in sync.
+    pub fn required_not_in_sync(&self) -> Vec<String> {
+        self.start
+            .iter()
+            .filter(|(_, statuses)| !all_in_sync(statuses))
+            .filter_map(|(id, _)| self.end.get(id).map(|statuses| (id, statuses)))
+            .filter(|(_, statuses)| !all_in_sync(statuses))
+            .map(|(id, statuses)| describe_key(id, statuses))
+            .collect()
+    }
+
+    /// Keys in scope at the end that are not in sync, in words.
+    pub fn end_not_in_sync(&self) -> Vec<String> {
+        self.end
+            .iter()
+            .filter(|(_, statuses)| !all_in_sync(statuses))
+            .map(|(id, statuses)| describe_key(id, statuses))
+            .collect()
+    }
+
+    /// Whether a write to this key is inside the scope (in scope before or after the run).
+    pub fn allows(&self, key_id: &str) -> bool {
+        self.start.contains_key(key_id) || self.end.contains_key(key_id)
+    }
+}
+
+fn describe_key(id: &str, statuses: &[FinalStatus]) -> String {
+    let problems: Vec<String> = statuses
+        .iter()
+        .filter(|entry| !entry.removed && entry.flag != SyncFlag::Ok)
+        .map(|entry| format!("'{}' {} {}", entry.keystore_name, entry.status, entry.flag))
+        .collect();
+    format!("key {id} ({})", problems.join(", "))
 }
 
 /// One keystore's entry for the key at the end of the run.
@@ -56,7 +108,7 @@ pub struct FinalStatus {
 /// The journal replayed against the instance as it was before the run.
 #[derive(Clone, Debug, Default)]
 pub struct Replay {
-    /// For each successful GetManagedKey or GetKeyDistributionStatusForKeystores of the target key: whether
+    /// For each successful GetManagedKey or GetKeyDistributionStatusForKeystores (of any key): whether
     /// every non-removed keystore showed `ok`.
     pub reads_all_ok: BTreeMap<u64, bool>,
     /// The first request the replay could not follow, and why; later reads are not known.
@@ -123,21 +175,18 @@ pub fn retry_after_by_rule(instance: &Instance) -> BTreeMap<String, u64> {
 /// what each read of `key_id` showed.
 pub fn replay_journal(initial: &Instance, journal: &[JournalEntry], key_id: &str) -> Replay {
     let mut shadow = initial.clone();
-    let writer_rules: HashSet<String> = initial
+    // Other writers act after the request, on the server as here (`Instance::apply_other_writer`).
+    let writers: BTreeMap<String, Effect> = initial
         .faults
         .rules
         .iter()
-        .filter(|rule| matches!(rule.effect, Effect::ConcurrentWriter { .. }))
-        .map(|rule| rule.id.clone())
-        .collect();
-    let writer_targets: BTreeMap<String, String> = initial
-        .faults
-        .rules
-        .iter()
-        .filter_map(|rule| match &rule.effect {
-            Effect::ConcurrentWriter { managed_key_id } => Some((rule.id.clone(), managed_key_id.clone())),
-            _ => None,
+        .filter(|rule| {
+            matches!(
+                rule.effect,
+                Effect::ConcurrentWriter { .. } | Effect::ConcurrentDelete { .. } | Effect::ConcurrentCreate { .. }
+            )
         })
+        .map(|rule| (rule.id.clone(), rule.effect.clone()))
         .collect();
     let mut replay = Replay::default();
     for entry in journal {
@@ -163,9 +212,10 @@ pub fn replay_journal(initial: &Instance, journal: &[JournalEntry], key_id: &str
                         Output::StatusInKeystores(statuses) => Some(statuses),
                         _ => None,
                     };
-                    if let Some(statuses) = shown.filter(|_| resource == key_id && is_read(operation)) {
+                    // Every key's reads: a fleet client verifies each key it syncs.
+                    if let Some(statuses) = shown.filter(|_| is_read(operation)) {
                         let entries: Vec<&StatusEntry> = statuses.iter().map(|status| &status.entry).collect();
-                        replay.reads_all_ok.insert(entry.seq, all_ok(&shadow, key_id, &entries));
+                        replay.reads_all_ok.insert(entry.seq, all_ok(&shadow, &resource, &entries));
                     }
                     Ok(())
                 }
@@ -181,10 +231,8 @@ pub fn replay_journal(initial: &Instance, journal: &[JournalEntry], key_id: &str
             return replay;
         }
         for rule_id in fired_rules(entry) {
-            if writer_rules.contains(rule_id) {
-                if let Some(target) = writer_targets.get(rule_id) {
-                    shadow.touch_managed_key_as_other_writer(target);
-                }
+            if let Some(effect) = writers.get(rule_id) {
+                shadow.apply_other_writer(effect);
             }
         }
     }

@@ -29,6 +29,14 @@ pub enum Property {
     NoCollateral,
 }
 
+/// Extra run time a fleet client gets per request of its budget (on top of [`Budget::max_duration`]).
+pub const FLEET_TIME_PER_REQUEST: Duration = Duration::from_millis(50);
+
+/// The extra time a fleet case with this request budget allows (also added to the case timeout).
+pub fn fleet_extra_time(max_requests: usize) -> Duration {
+    FLEET_TIME_PER_REQUEST * u32::try_from(max_requests).unwrap_or(u32::MAX)
+}
+
 /// Limits for `bounded-retries`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
@@ -38,6 +46,9 @@ pub struct Budget {
     pub max_duration: Duration,
     /// Clock granularity allowed when checking that a request came after `Retry-After`.
     pub timing_slack: Duration,
+    /// How long after a 429 a request on another connection may still have been in flight (sent before
+    /// the 429 reached the client); see [`in_flight`].
+    pub concurrency_margin: Duration,
 }
 
 /// The outcome of one property on one case.
@@ -88,10 +99,10 @@ impl Property {
     pub fn rule(self) -> &'static str {
         match self {
             Property::Converges => {
-                "when every fault is transient within 5 attempts per step, the client exits 0 and every keystore ends ok"
+                "when every fault is transient within 5 attempts per step, the client exits 0 and every keystore ends ok (fleet: every key in scope that was out of sync for the whole run ends in sync; a key skipped by paging counts)"
             }
             Property::HonestExit => {
-                "exit 0 only if the key really ends in sync everywhere; a permanently unreachable keystore means non-zero"
+                "exit 0 only if the key really ends in sync everywhere (fleet: every key still in scope at the end); a permanently unreachable keystore means non-zero"
             }
             Property::ConditionalWrites => {
                 "every mutating request carries If-Match equal to an ETag the server issued for that resource (never missing, fabricated or *)"
@@ -100,13 +111,13 @@ impl Property {
                 "after a 412 the client re-reads the key before writing again and never resends the stale ETag"
             }
             Property::VerifyBeforeSync => {
-                "the client reads the key's status before each sync and does not sync a key it just saw in sync"
+                "the client reads the key's status before each sync and does not sync a key it just saw in sync (fleet: per key)"
             }
             Property::BoundedRetries => {
-                "at most 60 requests and 30 s per case, no hang, and no request before Retry-After has elapsed after a 429"
+                "at most 60 requests and 30 s per case (fleet: scaled with keys and pages), no hang, and no request before Retry-After has elapsed after a 429, across the whole run"
             }
             Property::NoCollateral => {
-                "the only write is a sync of the target key: no activate, deactivate, destroy, rotate, update or delete, no other key, keystore or vault"
+                "the only write is a sync of the target key (fleet: of keys in scope): no activate, deactivate, destroy, rotate, update or delete, no other key, keystore or vault"
             }
         }
     }
@@ -125,7 +136,12 @@ impl std::fmt::Display for Property {
 
 impl Default for Budget {
     fn default() -> Self {
-        Budget { max_requests: 60, max_duration: Duration::from_secs(30), timing_slack: Duration::from_millis(10) }
+        Budget {
+            max_requests: 60,
+            max_duration: Duration::from_secs(30),
+            timing_slack: Duration::from_millis(10),
+            concurrency_margin: Duration::from_millis(150),
+        }
     }
 }
 
@@ -178,6 +194,9 @@ pub fn describe_entry(entry: &JournalEntry, first_received_ms: u64) -> String {
     if let Some(fault) = &entry.fault {
         line.push_str(&format!(" [fault: {fault}]"));
     }
+    if let Some(connection) = entry.connection {
+        line.push_str(&format!(" (connection :{connection})"));
+    }
     line
 }
 
@@ -193,6 +212,24 @@ fn converges(observation: &Observation) -> (bool, Option<Violation>) {
     }
     let premise =
         format!("the scenario is syncable (every fault is transient within {ATTEMPTS_PER_STEP} attempts per step)");
+    if let Some(fleet) = &observation.fleet {
+        let left = fleet.required_not_in_sync();
+        let message = match &observation.outcome.exit {
+            ClientExit::Code(0) if left.is_empty() => return (true, None),
+            ClientExit::Code(0) => format!(
+                "{premise}, the client exited 0, but {} key(s) in scope that were out of sync for the whole run still are (skipped by paging?): {}",
+                left.len(),
+                left.join("; ")
+            ),
+            other => format!(
+                "{premise} but the client did not sync the {} {}: {other}{}",
+                fleet.scope.kind,
+                fleet.scope.id,
+                first_line(&observation.outcome.stderr)
+            ),
+        };
+        return (true, Some(Violation { message, evidence: tail_evidence(observation) }));
+    }
     let message = match &observation.outcome.exit {
         ClientExit::Code(0) if observation.final_in_sync() => return (true, None),
         ClientExit::Code(0) => format!(
@@ -207,6 +244,19 @@ fn converges(observation: &Observation) -> (bool, Option<Violation>) {
 }
 
 fn honest_exit(observation: &Observation) -> (bool, Option<Violation>) {
+    if let Some(fleet) = &observation.fleet {
+        let left = fleet.end_not_in_sync();
+        if left.is_empty() || !observation.outcome.exit.claims_in_sync() {
+            return (!left.is_empty(), None);
+        }
+        let message = format!(
+            "the client exited 0 (\"every key of the {} is in sync\") but {} key(s) still in scope are not: {}",
+            fleet.scope.kind,
+            left.len(),
+            left.join("; ")
+        );
+        return (true, Some(Violation { message, evidence: tail_evidence(observation) }));
+    }
     let in_sync = observation.final_in_sync();
     if in_sync || !observation.outcome.exit.claims_in_sync() {
         return (!in_sync, None);
@@ -297,40 +347,42 @@ fn fresh_etag_after_412(observation: &Observation) -> (bool, Option<Violation>) 
 }
 
 fn verify_before_sync(observation: &Observation) -> (bool, Option<Violation>) {
-    let key_id = observation.managed_key_id.as_str();
     let known_until = observation.replay.diverged.as_ref().map_or(u64::MAX, |(seq, _)| *seq);
     let first_read_all_ok = observation.replay.reads_all_ok.values().next().copied().unwrap_or(false);
     let mut exercised = first_read_all_ok;
-    let mut latest_read: Option<u64> = None;
-    let mut previous_sync: Option<u64> = None;
+    // Per key: its latest successful read since its last sync, and its last sync.
+    let mut latest_read: HashMap<&str, u64> = HashMap::new();
+    let mut previous_sync: HashMap<&str, u64> = HashMap::new();
     for entry in &observation.journal {
-        let on_target = entry.resource_id.as_deref() == Some(key_id);
+        let Some(key) = entry.resource_id.as_deref() else {
+            continue;
+        };
         let operation = entry.operation.as_deref();
         let is_read = matches!(operation, Some("GetManagedKey" | "GetKeyDistributionStatusForKeystores"));
-        if on_target && is_read && entry.status == 200 {
-            latest_read = Some(entry.seq);
+        if is_read && entry.status == 200 {
+            latest_read.insert(key, entry.seq);
         }
-        if !(on_target && operation == Some("SyncManagedKey")) {
+        if operation != Some("SyncManagedKey") {
             continue;
         }
         exercised = true;
-        let Some(read) = latest_read else {
-            let since = previous_sync.map_or_else(String::new, |seq| format!(" since the sync at #{seq}"));
-            let message = format!("request #{} synced the key without reading its status{since}", entry.seq);
+        let Some(read) = latest_read.get(key).copied() else {
+            let since = previous_sync.get(key).map_or_else(String::new, |seq| format!(" since the sync at #{seq}"));
+            let message = format!("request #{} synced key {key} without reading its status{since}", entry.seq);
             return (true, Some(Violation { message, evidence: excerpt(observation, &[entry.seq]) }));
         };
         let read_all_ok = (read < known_until).then(|| observation.replay.reads_all_ok.get(&read).copied()).flatten();
         if read_all_ok == Some(true) {
             let message = format!(
-                "request #{} synced the key although the read at #{read} showed it in sync in every keystore",
+                "request #{} synced key {key} although the read at #{read} showed it in sync in every keystore",
                 entry.seq
             );
             return (true, Some(Violation { message, evidence: excerpt(observation, &[read, entry.seq]) }));
         }
         if entry.status == 200 {
             // The sync changed the keystores: what was read before it no longer says anything.
-            latest_read = None;
-            previous_sync = Some(entry.seq);
+            latest_read.remove(key);
+            previous_sync.insert(key, entry.seq);
         }
     }
     (exercised, None)
@@ -346,15 +398,20 @@ fn bounded_retries(observation: &Observation, budget: &Budget) -> (bool, Option<
             format!("the client was still running after {:.1} s and was killed", outcome.duration.as_secs_f64());
         return (true, Some(Violation { message, evidence: tail_evidence(observation) }));
     }
-    if journal.len() > budget.max_requests {
-        let message = format!("the client sent {} requests; the budget is {}", journal.len(), budget.max_requests);
+    let (max_requests, max_duration) = match &observation.fleet {
+        // A fleet client's budget scales with the keys and pages of its scope.
+        Some(fleet) => (fleet.max_requests, budget.max_duration + fleet_extra_time(fleet.max_requests)),
+        None => (budget.max_requests, budget.max_duration),
+    };
+    if journal.len() > max_requests {
+        let message = format!("the client sent {} requests; the budget is {max_requests}", journal.len());
         return (true, Some(Violation { message, evidence: tail_evidence(observation) }));
     }
-    if outcome.duration > budget.max_duration {
+    if outcome.duration > max_duration {
         let message = format!(
-            "the client ran {:.1} s; the budget is {} s",
+            "the client ran {:.1} s; the budget is {:.1} s",
             outcome.duration.as_secs_f64(),
-            budget.max_duration.as_secs()
+            max_duration.as_secs_f64()
         );
         return (true, Some(Violation { message, evidence: tail_evidence(observation) }));
     }
@@ -370,7 +427,11 @@ fn bounded_retries(observation: &Observation, budget: &Budget) -> (bool, Option<
         let wait_ms = u64::try_from((Duration::from_secs(seconds).saturating_sub(budget.timing_slack)).as_millis())
             .unwrap_or(u64::MAX);
         let earliest = limited.received_ms.saturating_add(wait_ms);
-        if let Some(early) = journal[index + 1..].iter().find(|later| later.received_ms < earliest) {
+        // Only requests the client sent after the 429 reached it are held to it (see `in_flight`).
+        let early = journal[index + 1..]
+            .iter()
+            .find(|later| later.received_ms < earliest && !in_flight(limited, later, budget.concurrency_margin));
+        if let Some(early) = early {
             let message = format!(
                 "request #{} arrived {} ms after the 429 at #{}, which said Retry-After: {seconds}",
                 early.seq,
@@ -383,14 +444,42 @@ fn bounded_retries(observation: &Observation, budget: &Budget) -> (bool, Option<
     (exercised, None)
 }
 
+/// Whether `later` may have been sent before the answer to `limited` (a 429) reached the client, so that
+/// answer's `Retry-After` does not bind it: it arrived within `margin` of the 429 and does not repeat the
+/// limited request (same method and path: a retry is always a reaction to the answer). Connections do not
+/// decide it: a client's pool sends a request it queued before the 429 on the connection the 429 freed,
+/// and one task of a concurrent client sends its next request before another task has read the 429.
+/// Entries without a connection (journals from before it was recorded) are never in flight: the strict
+/// rule for one request at a time.
+pub fn in_flight(limited: &JournalEntry, later: &JournalEntry, margin: Duration) -> bool {
+    let retry = later.method == limited.method && later.path == limited.path;
+    let margin_ms = u64::try_from(margin.as_millis()).unwrap_or(u64::MAX);
+    limited.connection.is_some()
+        && later.connection.is_some()
+        && !retry
+        && later.received_ms <= limited.received_ms.saturating_add(margin_ms)
+}
+
 fn no_collateral(observation: &Observation) -> (bool, Option<Violation>) {
     let key_id = observation.managed_key_id.as_str();
     for entry in &observation.journal {
         if !is_write(entry) {
             continue;
         }
-        let is_target_sync =
-            entry.operation.as_deref() == Some("SyncManagedKey") && entry.resource_id.as_deref() == Some(key_id);
+        let synced = entry.resource_id.as_deref().filter(|_| entry.operation.as_deref() == Some("SyncManagedKey"));
+        let is_target_sync = match &observation.fleet {
+            // Fleet: a sync of a key in scope before or after the run.
+            Some(fleet) => synced.is_some_and(|id| fleet.allows(id)),
+            None => synced == Some(key_id),
+        };
+        if !is_target_sync && observation.fleet.is_some() {
+            let what = entry.operation.as_deref().unwrap_or("an unknown operation");
+            let message = format!(
+                "request #{} ({what}: {} {}) writes outside the scope: only syncs of keys in scope are allowed",
+                entry.seq, entry.method, entry.path
+            );
+            return (true, Some(Violation { message, evidence: excerpt(observation, &[entry.seq]) }));
+        }
         if !is_target_sync {
             let what = entry.operation.as_deref().unwrap_or("an unknown operation");
             let message = format!(

@@ -27,10 +27,13 @@ use uko_mock::store::DEFAULT_INSTANCE;
 use uko_mock::web::auth::{Auth, AuthMode};
 use uko_mock::MockServer;
 
-use crate::clients::{ClientEnv, ClientUnderTest};
+use crate::clients::{ClientEnv, ClientExit, ClientUnderTest};
 use crate::counterexample::{shell_quote, ConformanceSection, CounterexampleFile, FoundWith};
-use crate::observation::{complete_entry, final_statuses, replay_journal, retry_after_by_rule, Observation};
-use crate::properties::{check, describe_journal, judge, Budget, Property, Verdict, Violation};
+use crate::fleet::{arb_fleet_scenario, keys_in_scope, FleetScenario, ScopeKind};
+use crate::observation::{
+    complete_entry, final_statuses, replay_journal, retry_after_by_rule, FleetObservation, Observation,
+};
+use crate::properties::{check, describe_journal, fleet_extra_time, judge, Budget, Property, Verdict, Violation};
 use crate::scenario::{arb_scenario, CaseSetup, Scenario};
 use crate::shard::Shard;
 
@@ -60,12 +63,51 @@ pub struct SuiteConfig {
     pub max_shrink_runs: u32,
     /// Whether to show progress on stderr.
     pub progress: bool,
+    /// The fleet contract with this scope (`--fleet`), or `None` for the one-key contract.
+    pub fleet: Option<ScopeKind>,
+}
+
+/// A generated case of either contract: one engine, two contracts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CaseScenario {
+    OneKey(Scenario),
+    Fleet(FleetScenario),
+}
+
+impl CaseScenario {
+    /// The case this scenario runs as.
+    pub fn case_setup(&self) -> Result<CaseSetup, uko_mock::fixture::FixtureError> {
+        match self {
+            CaseScenario::OneKey(scenario) => scenario.case_setup(),
+            CaseScenario::Fleet(scenario) => scenario.case_setup(),
+        }
+    }
+
+    /// The scenario in one line.
+    pub fn summary(&self) -> String {
+        match self {
+            CaseScenario::OneKey(scenario) => scenario.summary(),
+            CaseScenario::Fleet(scenario) => scenario.summary(),
+        }
+    }
+}
+
+/// The generator of a contract's cases.
+pub fn case_strategy(fleet: Option<ScopeKind>) -> proptest::strategy::BoxedStrategy<CaseScenario> {
+    match fleet {
+        None => arb_scenario().prop_map(CaseScenario::OneKey).boxed(),
+        Some(scope) => arb_fleet_scenario(scope).prop_map(CaseScenario::Fleet).boxed(),
+    }
 }
 
 /// The result of a suite run (or of one shard of it; the JSON report is this, serialized).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SuiteReport {
     pub client: String,
+    /// The fleet contract's scope (`--fleet`), absent for the one-key contract: shards of different
+    /// contracts are not one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<ScopeKind>,
     pub seed: u64,
     /// Cases generated from the seed: the whole run's count, also in a shard's report.
     pub cases: u32,
@@ -148,9 +190,11 @@ impl ReplayReport {
 
 /// Default number of concurrent cases: in-process clients mostly wait (backoff, `Retry-After`), so many
 /// run at once; external commands cost a process each.
-pub fn default_jobs(client: &ClientUnderTest) -> usize {
+pub fn default_jobs(client: &ClientUnderTest, fleet: bool) -> usize {
     let cpus = std::thread::available_parallelism().map_or(2, usize::from);
     match client {
+        // A fleet case sends hundreds of requests and keeps a CPU busy.
+        ClientUnderTest::InProcess { .. } if fleet => 8 * cpus,
         ClientUnderTest::InProcess { .. } => (128 * cpus).min(256),
         ClientUnderTest::Command { .. } => 8 * cpus,
     }
@@ -173,13 +217,25 @@ pub async fn run_case(setup: &CaseSetup, client: &ClientUnderTest, timeout: Dura
         api_key: API_KEY.to_owned(),
         token: STATIC_TOKEN.to_owned(),
         managed_key_id: setup.managed_key_id.clone(),
-        vault_id: setup.vault_id.clone(),
+        vault_id: setup.fleet.as_ref().map_or_else(|| setup.vault_id.clone(), |fleet| fleet.scope.id.clone()),
+        scope: setup.fleet.as_ref().map(|fleet| fleet.scope.clone()),
     };
+    // A fleet case may take as long as its budget allows before it counts as hung.
+    let timeout = timeout + setup.fleet.as_ref().map_or(Duration::ZERO, |fleet| fleet_extra_time(fleet.max_requests));
     let outcome = client.run(&env, timeout).await;
     let key_id = setup.managed_key_id.as_str();
     // The client is done: the server is idle, so two reads see one final state.
     let mut journal = server.store().journal(DEFAULT_INSTANCE);
     let final_statuses = final_statuses(server.store().key_statuses(DEFAULT_INSTANCE, key_id));
+    let fleet = setup.fleet.as_ref().map(|fleet| {
+        let end = server.store().with_instance(DEFAULT_INSTANCE, |instance| keys_in_scope(instance, &fleet.scope));
+        FleetObservation {
+            scope: fleet.scope.clone(),
+            max_requests: fleet.max_requests,
+            start: keys_in_scope(&initial, &fleet.scope),
+            end,
+        }
+    });
     journal.iter_mut().for_each(complete_entry);
     drop(server);
     tracing::debug!(
@@ -198,12 +254,28 @@ pub async fn run_case(setup: &CaseSetup, client: &ClientUnderTest, timeout: Dura
         final_statuses,
         replay,
         retry_after_seconds: retry_after_by_rule(&initial),
+        fleet,
     })
 }
 
+/// True when the client could not even start and no request reached the server: the shell said 126
+/// (not executable) or 127 (not found), spawning failed, or the shell could not open a script (dash's
+/// `sh missing.sh` exits 2 with "cannot open").
+fn never_started(observation: &Observation) -> bool {
+    let stderr = &observation.outcome.stderr;
+    let cannot_open =
+        ["cannot open", "No such file", "not found", "Permission denied"].iter().any(|sign| stderr.contains(sign));
+    observation.journal.is_empty()
+        && match &observation.outcome.exit {
+            ClientExit::Code(126 | 127) | ClientExit::NotStarted(_) => true,
+            ClientExit::Code(code) => *code != 0 && cannot_open,
+            ClientExit::Signal | ClientExit::Hung => false,
+        }
+}
+
 /// The scenarios of a run, in case order.
-pub fn generate_scenarios(seed: u64, cases: u32) -> anyhow::Result<Vec<Scenario>> {
-    let strategy = arb_scenario().boxed();
+pub fn generate_scenarios(seed: u64, cases: u32, fleet: Option<ScopeKind>) -> anyhow::Result<Vec<CaseScenario>> {
+    let strategy = case_strategy(fleet);
     let mut runner = test_runner(seed);
     (0..cases)
         .map(|_| strategy.new_tree(&mut runner).map(|tree| tree.current()).map_err(|reason| anyhow!("{reason}")))
@@ -215,7 +287,7 @@ pub fn generate_scenarios(seed: u64, cases: u32) -> anyhow::Result<Vec<Scenario>
 pub async fn run_suite(client: &ClientUnderTest, config: &SuiteConfig) -> anyhow::Result<SuiteReport> {
     let started = Instant::now();
     // All cases are generated, so case `i` is the same scenario whichever shard runs it.
-    let scenarios = generate_scenarios(config.seed, config.cases)?;
+    let scenarios = generate_scenarios(config.seed, config.cases, config.fleet)?;
     let shard = config.shard;
     let mut reports: Vec<PropertyReport> = config
         .properties
@@ -249,14 +321,18 @@ pub async fn run_suite(client: &ClientUnderTest, config: &SuiteConfig) -> anyhow
     }
     let mut progress = Progress::new(config.progress, shard.case_count(config.cases));
     let mut case_results = Vec::with_capacity(running.len());
+    let mut reached_the_mock = running.is_empty();
+    let mut first_exit = None;
     while let Some(joined) = running.join_next().await {
         let (position, observation) = joined.context("a case task panicked")?;
         let observation = observation.with_context(|| format!("case {position}"))?;
+        reached_the_mock |= !never_started(&observation);
+        first_exit.get_or_insert_with(|| (observation.outcome.exit.clone(), observation.outcome.stderr.clone()));
         let verdicts = judge(&observation, &config.properties, &config.budget);
         let index = u32::try_from(position).unwrap_or(u32::MAX);
         case_results.push(CaseResult {
             case: index,
-            scenario: scenarios.get(position).map(Scenario::summary).unwrap_or_default(),
+            scenario: scenarios.get(position).map(CaseScenario::summary).unwrap_or_default(),
             exercised: verdicts.iter().filter(|verdict| verdict.exercised).map(|verdict| verdict.property).collect(),
             failed: verdicts.iter().filter(|verdict| !verdict.passed()).map(|verdict| verdict.property).collect(),
         });
@@ -273,6 +349,16 @@ pub async fn run_suite(client: &ClientUnderTest, config: &SuiteConfig) -> anyhow
         progress.case_done(verdicts.iter().any(|verdict| !verdict.passed()));
     }
     progress.finish();
+    if !reached_the_mock {
+        // Not a property of the client: the command line is wrong. Say so instead of a report full of
+        // failed cases (exit 2, which the CI recipe treats as failure).
+        let (exit, stderr) = first_exit.unwrap_or((ClientExit::Code(127), String::new()));
+        anyhow::bail!(
+            "the client never reached the mock; check --client ({}: {exit}{})",
+            client.spec(),
+            stderr.lines().next().map_or_else(String::new, |line| format!(": {line}"))
+        );
+    }
     case_results.sort_by_key(|result| result.case);
     for (report, first) in reports.iter_mut().zip(first_failures) {
         let Some((index, violation)) = first else {
@@ -286,6 +372,7 @@ pub async fn run_suite(client: &ClientUnderTest, config: &SuiteConfig) -> anyhow
     }
     Ok(SuiteReport {
         client: client.spec(),
+        fleet: config.fleet,
         seed: config.seed,
         cases: config.cases,
         shard,
@@ -331,7 +418,7 @@ async fn shrink(
     index: u32,
     violation: Violation,
 ) -> anyhow::Result<Counterexample> {
-    let mut tree = value_tree(config.seed, index)?;
+    let mut tree = value_tree(config.seed, index, config.fleet)?;
     let mut minimal = tree.current();
     // The first failure's observation is not kept, so the failing case runs once more: this also makes
     // sure the counterexample file holds a journal from the exact minimal scenario.
@@ -379,7 +466,8 @@ async fn shrink(
             client: client.spec(),
             replay: replay.clone(),
             found_with: Some(FoundWith { seed: config.seed, case: index, shrink_runs: runs }),
-            scenario: Some(minimal.clone()),
+            scenario: setup.scenario.clone(),
+            fleet: setup.fleet.clone(),
             evidence: minimal_violation.evidence.clone(),
             journal: journal.clone(),
         },
@@ -397,8 +485,12 @@ async fn shrink(
 }
 
 /// The value tree of case `index` of the run with `seed` (rebuilt by generating the cases before it).
-fn value_tree(seed: u64, index: u32) -> anyhow::Result<Box<dyn ValueTree<Value = Scenario>>> {
-    let strategy = arb_scenario().boxed();
+fn value_tree(
+    seed: u64,
+    index: u32,
+    fleet: Option<ScopeKind>,
+) -> anyhow::Result<Box<dyn ValueTree<Value = CaseScenario>>> {
+    let strategy = case_strategy(fleet);
     let mut runner = test_runner(seed);
     let mut tree = strategy.new_tree(&mut runner).map_err(|reason| anyhow!("{reason}"))?;
     for _ in 0..index {

@@ -183,6 +183,8 @@ pub struct CaseSetup {
     pub expected: ExpectedOutcome,
     /// The generated scenario, when the case came from the generator.
     pub scenario: Option<Scenario>,
+    /// Fleet contract: the scope the client must sync (then `managed_key_id` is empty).
+    pub fleet: Option<crate::fleet::FleetCase>,
 }
 
 prop_compose! {
@@ -360,6 +362,7 @@ impl Scenario {
             vault_id: VAULT_ID.to_owned(),
             expected: self.expected_outcome(),
             scenario: Some(self.clone()),
+            fleet: None,
         })
     }
 
@@ -412,7 +415,7 @@ impl Scenario {
 
     fn to_fixture_json(&self) -> Value {
         let keystores: Vec<Value> =
-            self.keystores.iter().enumerate().map(|(index, keystore)| keystore_json(index, keystore)).collect();
+            self.keystores.iter().enumerate().map(|(index, keystore)| keystore_fixture_json(index, keystore)).collect();
         let keystore_ids: Vec<String> = (0..self.keystores.len()).map(keystore_id).collect();
         let mut kinds_in_order: Vec<&'static str> = Vec::new();
         for keystore in &self.keystores {
@@ -532,15 +535,7 @@ impl Scenario {
             }));
         }
         for (index, fault) in self.http_faults.iter().enumerate() {
-            let effect = match fault.effect {
-                HttpFaultEffect::TooManyRequests { retry_after_seconds } => {
-                    json!({"kind": "http_error", "status": 429, "retry_after_seconds": retry_after_seconds})
-                }
-                HttpFaultEffect::InternalServerError => json!({"kind": "http_error", "status": 500}),
-                HttpFaultEffect::ServiceUnavailable => json!({"kind": "http_error", "status": 503}),
-                HttpFaultEffect::DropConnection => json!({"kind": "drop_connection"}),
-                HttpFaultEffect::Latency { millis } => json!({"kind": "latency", "millis": millis}),
-            };
+            let effect = effect_json(fault.effect);
             rules.push(json!({
                 "id": format!("fault-{}-{}", index + 1, fault.effect.short_name()),
                 "operation": fault.operation.name(),
@@ -620,7 +615,7 @@ impl CopyCase {
     }
 
     /// The fixture divergence (`None`: the derived, in-sync copy).
-    fn observed_copy(self) -> Option<&'static str> {
+    pub fn observed_copy(self) -> Option<&'static str> {
         match self {
             CopyCase::InSync => None,
             CopyCase::Absent => Some("absent"),
@@ -674,7 +669,8 @@ impl HttpFaultEffect {
         !matches!(self, HttpFaultEffect::Latency { .. })
     }
 
-    fn short_name(self) -> &'static str {
+    /// The effect in a fault rule id (`429`, `drop`, …).
+    pub fn short_name(self) -> &'static str {
         match self {
             HttpFaultEffect::TooManyRequests { .. } => "429",
             HttpFaultEffect::InternalServerError => "500",
@@ -708,6 +704,19 @@ impl fmt::Display for ExpectedOutcome {
     }
 }
 
+/// The fault rule effect of an HTTP fault.
+pub fn effect_json(effect: HttpFaultEffect) -> Value {
+    match effect {
+        HttpFaultEffect::TooManyRequests { retry_after_seconds } => {
+            json!({"kind": "http_error", "status": 429, "retry_after_seconds": retry_after_seconds})
+        }
+        HttpFaultEffect::InternalServerError => json!({"kind": "http_error", "status": 500}),
+        HttpFaultEffect::ServiceUnavailable => json!({"kind": "http_error", "status": 503}),
+        HttpFaultEffect::DropConnection => json!({"kind": "drop_connection"}),
+        HttpFaultEffect::Latency { millis } => json!({"kind": "latency", "millis": millis}),
+    }
+}
+
 /// The id of the keystore at `index` (0-based) in a scenario.
 pub fn keystore_id(index: usize) -> String {
     format!("33333333-3333-4333-8333-{:012}", index + 1)
@@ -717,7 +726,8 @@ fn keystore_name(index: usize, kind: KeystoreKind) -> String {
     format!("{} {}", kind.display_name(), index + 1)
 }
 
-fn keystore_json(index: usize, keystore: &KeystoreCase) -> Value {
+/// A keystore of a fixture: the one at `index` with this type and reachability.
+pub fn keystore_fixture_json(index: usize, keystore: &KeystoreCase) -> Value {
     let number = index + 1;
     let (location, connection) = match keystore.kind {
         KeystoreKind::AwsKms => (

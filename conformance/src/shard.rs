@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+use crate::fleet::ScopeKind;
 use crate::runner::{PropertyReport, SuiteReport};
 
 /// Shard `index` of `count` (1-based), written `K/N`.
@@ -114,6 +115,12 @@ pub fn merge(reports: &[(PathBuf, SuiteReport)]) -> anyhow::Result<SuiteReport> 
         if report.client != first.client {
             return Err(mismatch("the client", format!("'{}'", report.client), format!("'{}'", first.client)));
         }
+        if report.fleet != first.fleet {
+            let contract = |fleet: Option<ScopeKind>| {
+                fleet.map_or_else(|| "one-key".to_owned(), |scope| format!("--fleet {scope}"))
+            };
+            return Err(mismatch("the contract", contract(report.fleet), contract(first.fleet)));
+        }
         if report.shard.count != first.shard.count {
             return Err(mismatch("the shard count", report.shard.count.to_string(), first.shard.count.to_string()));
         }
@@ -138,6 +145,7 @@ pub fn merge(reports: &[(PathBuf, SuiteReport)]) -> anyhow::Result<SuiteReport> 
     }
     let mut merged = SuiteReport {
         client: first.client.clone(),
+        fleet: first.fleet,
         seed: first.seed,
         cases: first.cases,
         shard: Shard::WHOLE,

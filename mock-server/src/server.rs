@@ -174,8 +174,8 @@ pub async fn serve_listeners(
             () = shutdown.as_mut() => break,
         };
         turn = index + 1;
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors and the like: wait and retry instead of stopping the server.
                 tracing::warn!(%error, "cannot accept a connection");
@@ -184,9 +184,16 @@ pub async fn serve_listeners(
             }
         };
         let _ = stream.set_nodelay(true);
+        // The connection a request came on, for the journal (the conformance judge: on HTTP/1.1 a client
+        // sends its next request on a connection only after the answer to the previous one reached it).
+        let connection_id = crate::web::ConnectionId(u64::from(peer.port()));
         match acceptors.get(index).cloned().flatten() {
             None => {
-                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let tagged = tower::util::MapRequest::new(app.clone(), move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(connection_id);
+                    request
+                });
+                let service = hyper_util::service::TowerToHyperService::new(tagged);
                 let watcher = graceful.watcher();
                 let http = http.clone();
                 let warned = warned_tls_on_plain.clone();
@@ -220,6 +227,7 @@ pub async fn serve_listeners(
                     // Marks the requests as served over HTTPS, so generated `href`s say https.
                     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
                         request.extensions_mut().insert(crate::web::ServedOverTls);
+                        request.extensions_mut().insert(connection_id);
                         tower::ServiceExt::oneshot(app.clone(), request)
                     });
                     // Inside the TLS layer: the 414 it replaces is written in plain text by hyper.

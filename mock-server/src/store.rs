@@ -208,7 +208,9 @@ impl Store {
             entry.fault = faults.summary();
             journal_seq = Some(instance.journal.record(entry));
         }
-        let changed = (mutates && matches!(result, Some(Ok(_)))) || !faults.concurrent_writes.is_empty();
+        let changed = (mutates && matches!(result, Some(Ok(_))))
+            || !faults.concurrent_writes.is_empty()
+            || !faults.concurrent_changes.is_empty();
         let pending = self.state_file().and_then(|state_file| match changed {
             true => Some(state_file.note_change(instance_id.as_str(), journal_seq)),
             false => state_file.observed(instance_id.as_str()),

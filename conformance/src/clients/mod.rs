@@ -5,6 +5,7 @@
 //! key is in sync in every keystore"), stdout and stderr are kept for the report, and a client still
 //! running at the case timeout is killed and counted as a hang. Judging the claim is `properties`' job.
 
+pub mod fleet;
 pub mod mutants;
 pub mod reference;
 
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use tokio::io::AsyncReadExt;
+
+use crate::fleet::{Scope, ScopeKind};
 
 /// Most bytes of stdout and of stderr kept per run.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
@@ -40,8 +43,12 @@ pub struct ClientEnv {
     pub token: String,
     /// `UKO_KEY_ID`: the managed key to verify and sync.
     pub managed_key_id: String,
-    /// `UKO_VAULT_ID`: the vault of that key.
+    /// `UKO_VAULT_ID`: the vault of that key (one-key contract), or the vault to sync (fleet contract,
+    /// vault scope).
     pub vault_id: String,
+    /// Fleet contract: `UKO_SCOPE` and `UKO_KEYSTORE_ID` or `UKO_VAULT_ID`; then `managed_key_id` is empty
+    /// and `UKO_KEY_ID` is not set.
+    pub scope: Option<Scope>,
 }
 
 /// How a client run ended.
@@ -95,17 +102,37 @@ pub enum ClientUnderTest {
 
 impl ClientEnv {
     /// The environment variables of the client contract.
-    pub fn variables(&self) -> [(&'static str, &str); 7] {
-        [
-            ("UKO_URL", &self.service_url),
+    pub fn variables(&self) -> Vec<(&'static str, &str)> {
+        let mut variables = vec![
+            ("UKO_URL", self.service_url.as_str()),
             ("UKO_API_URL", &self.api_url),
             ("UKO_IAM_URL", &self.iam_url),
             ("UKO_APIKEY", &self.api_key),
             ("UKO_TOKEN", &self.token),
-            ("UKO_KEY_ID", &self.managed_key_id),
-            ("UKO_VAULT_ID", &self.vault_id),
-        ]
+        ];
+        match &self.scope {
+            None => variables.extend([("UKO_KEY_ID", self.managed_key_id.as_str()), ("UKO_VAULT_ID", &self.vault_id)]),
+            Some(scope) => match scope.kind {
+                ScopeKind::Keystore => variables.extend([("UKO_SCOPE", "keystore"), ("UKO_KEYSTORE_ID", &scope.id)]),
+                ScopeKind::Vault => variables.extend([("UKO_SCOPE", "vault"), ("UKO_VAULT_ID", &scope.id)]),
+            },
+        }
+        variables
     }
+
+    /// Every variable of either contract: removed from an external client's inherited environment first,
+    /// so a `UKO_KEY_ID` of the caller's shell never reaches a fleet client.
+    pub const ALL_VARIABLES: [&'static str; 9] = [
+        "UKO_URL",
+        "UKO_API_URL",
+        "UKO_IAM_URL",
+        "UKO_APIKEY",
+        "UKO_TOKEN",
+        "UKO_KEY_ID",
+        "UKO_VAULT_ID",
+        "UKO_SCOPE",
+        "UKO_KEYSTORE_ID",
+    ];
 
     /// Reads the contract from the process environment (for `uko-conformance reference-client`), printing
     /// [`ClientEnv::from_lookup`]'s warning, if any, on stderr.
@@ -126,7 +153,17 @@ impl ClientEnv {
         let variable = |name: &str| lookup(name).unwrap_or_default();
         let given_url = variable("UKO_URL");
         let managed_key_id = variable("UKO_KEY_ID");
-        if given_url.is_empty() || managed_key_id.is_empty() {
+        let scope = match variable("UKO_SCOPE").as_str() {
+            "" => None,
+            "keystore" => Some(Scope { kind: ScopeKind::Keystore, id: variable("UKO_KEYSTORE_ID") }),
+            "vault" => Some(Scope { kind: ScopeKind::Vault, id: variable("UKO_VAULT_ID") }),
+            other => bail!("expected UKO_SCOPE=keystore or UKO_SCOPE=vault, found UKO_SCOPE='{other}'"),
+        };
+        if let Some(scope) = scope.as_ref().filter(|scope| scope.id.is_empty()) {
+            let name = if scope.kind == ScopeKind::Keystore { "UKO_KEYSTORE_ID" } else { "UKO_VAULT_ID" };
+            bail!("UKO_SCOPE={} needs {name} in the environment", scope.kind);
+        }
+        if given_url.is_empty() || (managed_key_id.is_empty() && scope.is_none()) {
             bail!(
                 "expected UKO_URL and UKO_KEY_ID in the environment, found UKO_URL='{given_url}' UKO_KEY_ID='{managed_key_id}'"
             );
@@ -154,6 +191,7 @@ impl ClientEnv {
             token: variable("UKO_TOKEN"),
             managed_key_id,
             vault_id: variable("UKO_VAULT_ID"),
+            scope,
         };
         Ok((env, warning))
     }
@@ -242,12 +280,28 @@ pub fn builtin(name: &str) -> Option<Arc<dyn InProcessClient>> {
     if name == "reference" {
         return Some(Arc::new(reference::ReferenceClient::new()));
     }
+    if name == "reference-concurrent" {
+        return Some(Arc::new(reference::ReferenceClient::concurrent()));
+    }
+    if name == "reference-fleet" {
+        return Some(Arc::new(fleet::FleetClient::new()));
+    }
+    if name == "reference-fleet-concurrent" {
+        return Some(Arc::new(fleet::FleetClient::concurrent()));
+    }
+    if let Some(mutant) = fleet::FleetMutant::parse(name) {
+        return Some(Arc::new(mutant.client()));
+    }
     mutants::Mutant::parse(name).map(|mutant| Arc::new(mutant.client()) as Arc<dyn InProcessClient>)
 }
 
 /// Names accepted after `builtin:`.
 pub fn builtin_names() -> Vec<&'static str> {
-    std::iter::once("reference").chain(mutants::Mutant::ALL.iter().map(|mutant| mutant.name())).collect()
+    ["reference", "reference-concurrent", "reference-fleet", "reference-fleet-concurrent"]
+        .into_iter()
+        .chain(mutants::Mutant::ALL.iter().map(|mutant| mutant.name()))
+        .chain(fleet::FleetMutant::ALL.iter().map(|mutant| mutant.name()))
+        .collect()
 }
 
 async fn run_command(
@@ -259,6 +313,9 @@ async fn run_command(
     let started = Instant::now();
     let mut command = tokio::process::Command::new("sh");
     command.arg("-c").arg(command_line).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for name in ClientEnv::ALL_VARIABLES {
+        command.env_remove(name);
+    }
     command.envs(env.variables());
     if let Some(directory) = extra_path {
         let path = std::env::var_os("PATH").unwrap_or_default();

@@ -40,6 +40,8 @@ const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReferenceClient {
     flaws: Flaws,
+    /// Read the key and its status at the same time (two connections), as many SDK users do.
+    concurrent_reads: bool,
 }
 
 /// Deliberate mistakes, all off in the reference client.
@@ -61,17 +63,25 @@ pub struct Flaws {
     pub reactivate_instead_of_sync: bool,
     /// Treat the first 503 as final.
     pub give_up_on_503: bool,
+    /// Return a 429 at once instead of waiting `Retry-After` (a fleet client then moves on to the next key).
+    pub skip_on_429: bool,
 }
 
 impl ReferenceClient {
     /// The careful client.
     pub fn new() -> Self {
-        ReferenceClient { flaws: Flaws::default() }
+        ReferenceClient { flaws: Flaws::default(), concurrent_reads: false }
+    }
+
+    /// The careful client reading the key and its status concurrently (`builtin:reference-concurrent`):
+    /// proves the judge holds a client only to the answers that had reached it.
+    pub fn concurrent() -> Self {
+        ReferenceClient { flaws: Flaws::default(), concurrent_reads: true }
     }
 
     /// The client with these mistakes (see `mutants.rs`).
     pub fn with_flaws(flaws: Flaws) -> Self {
-        ReferenceClient { flaws }
+        ReferenceClient { flaws, concurrent_reads: false }
     }
 
     /// Makes the key consistent in every keystore: `Ok(report)` when a status read shows it in sync
@@ -84,18 +94,40 @@ impl ReferenceClient {
         // Like IBM's SDK: the service URL is the server root and every path begins with /api/v4.
         let key_url =
             format!("{}{API_PREFIX}/managed_keys/{}", env.service_url.trim_end_matches('/'), env.managed_key_id);
-        let mut session = Session { http, env, flaws: self.flaws, authorization: None, key_url };
+        let mut session = Session {
+            http,
+            env,
+            flaws: self.flaws,
+            authorization: None,
+            key_url,
+            honour_last_retry_after: false,
+            rate_gate: RateGate::default(),
+        };
         session.authenticate().await.map_err(|failure| failure.to_string())?;
         let mut last_problem = String::from("no round completed");
         for round in 1..=MAX_ROUNDS {
-            let key = session.get_managed_key().await.map_err(|failure| failure.to_string())?;
+            let mut concurrent_statuses = None;
+            let key = if self.concurrent_reads {
+                let (key, statuses) = tokio::join!(session.get_managed_key(), session.get_status());
+                concurrent_statuses = Some(statuses);
+                key
+            } else {
+                session.get_managed_key().await
+            }
+            .map_err(|failure| failure.to_string())?;
             if self.flaws.sync_without_verifying && round == 1 {
                 match session.sync(&key.etag).await {
                     Ok(()) | Err(Failure::PreconditionFailed) => continue,
                     Err(failure) => return Err(failure.to_string()),
                 }
             }
-            let statuses = session.get_status().await.map_err(|failure| failure.to_string())?;
+            // With concurrent reads the status was read with the key (the status of a key that failed
+            // to read is not used).
+            let statuses = match concurrent_statuses.take() {
+                Some(statuses) => statuses,
+                None => session.get_status().await,
+            }
+            .map_err(|failure| failure.to_string())?;
             let check = StatusCheck::of(&statuses);
             if check.in_sync() {
                 return Ok(format!(
@@ -135,29 +167,58 @@ impl InProcessClient for ReferenceClient {
 }
 
 /// One run's HTTP state.
-struct Session<'a> {
-    http: reqwest::Client,
-    env: &'a ClientEnv,
-    flaws: Flaws,
-    authorization: Option<String>,
-    key_url: String,
+pub(super) struct Session<'a> {
+    pub(super) http: reqwest::Client,
+    pub(super) env: &'a ClientEnv,
+    pub(super) flaws: Flaws,
+    pub(super) authorization: Option<String>,
+    pub(super) key_url: String,
+    /// Also wait out a `Retry-After` after the last attempt: a fleet client goes on with other keys,
+    /// and the rate limit holds for those too.
+    pub(super) honour_last_retry_after: bool,
+    /// Shared by every request of the run: no request goes out before a `Retry-After` has elapsed.
+    pub(super) rate_gate: RateGate,
+}
+
+/// The instant before which no request may be sent (the latest `Retry-After` heard), shared by the
+/// concurrent requests of one client run.
+#[derive(Clone, Debug, Default)]
+pub(super) struct RateGate(std::sync::Arc<std::sync::Mutex<Option<tokio::time::Instant>>>);
+
+impl RateGate {
+    /// Waits until the gate is open.
+    async fn wait(&self) {
+        let until = *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// Closes the gate for `wait` from now (or longer, if it already is).
+    fn close_for(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut gate = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if gate.is_none_or(|current| current < until) {
+            *gate = Some(until);
+        }
+    }
 }
 
 /// The parts of a managed key the client needs.
-struct KeyRead {
-    etag: String,
+pub(super) struct KeyRead {
+    pub(super) etag: String,
     state: String,
 }
 
 /// A successful (2xx) answer.
-struct Answer {
+pub(super) struct Answer {
     etag: Option<String>,
-    body: Vec<u8>,
+    pub(super) body: Vec<u8>,
 }
 
 /// Why a step did not succeed.
 #[derive(Debug)]
-enum Failure {
+pub(super) enum Failure {
     /// 412: the ETag is stale.
     PreconditionFailed,
     /// An answer that retrying cannot change (401, 404, 409, 428, …).
@@ -183,7 +244,7 @@ struct StatusInKeystoresBody {
 }
 
 #[derive(Deserialize)]
-struct StatusEntryBody {
+pub(super) struct StatusEntryBody {
     #[serde(default)]
     keystore: KeystoreReference,
     #[serde(default)]
@@ -206,13 +267,13 @@ struct TokenBody {
 }
 
 /// What a status read says, ignoring keystores the user removed from UKO (sync cannot change those).
-struct StatusCheck {
-    any_out_of_sync: bool,
+pub(super) struct StatusCheck {
+    pub(super) any_out_of_sync: bool,
     any_not_ok: bool,
 }
 
 impl Session<'_> {
-    async fn authenticate(&mut self) -> Result<(), Failure> {
+    pub(super) async fn authenticate(&mut self) -> Result<(), Failure> {
         let env = self.env;
         if !env.api_key.is_empty() && !env.iam_url.is_empty() {
             let url = format!("{}/identity/token", env.iam_url.trim_end_matches('/'));
@@ -234,7 +295,7 @@ impl Session<'_> {
         Ok(())
     }
 
-    async fn get_managed_key(&self) -> Result<KeyRead, Failure> {
+    pub(super) async fn get_managed_key(&self) -> Result<KeyRead, Failure> {
         const STEP: &str = "GetManagedKey";
         let answer = self.send(STEP, || self.authorized(self.http.get(&self.key_url))).await?;
         let body: ManagedKeyBody = parse(STEP, &answer.body)?;
@@ -245,7 +306,7 @@ impl Session<'_> {
         Ok(KeyRead { etag, state: body.state })
     }
 
-    async fn get_status(&self) -> Result<Vec<StatusEntryBody>, Failure> {
+    pub(super) async fn get_status(&self) -> Result<Vec<StatusEntryBody>, Failure> {
         const STEP: &str = "GetKeyDistributionStatusForKeystores";
         let url = format!("{}/status_in_keystores", self.key_url);
         let answer = self.send(STEP, || self.authorized(self.http.get(&url))).await?;
@@ -253,7 +314,7 @@ impl Session<'_> {
         Ok(body.status_in_keystores)
     }
 
-    async fn sync(&self, etag: &str) -> Result<(), Failure> {
+    pub(super) async fn sync(&self, etag: &str) -> Result<(), Failure> {
         const STEP: &str = "SyncManagedKey";
         let url = format!("{}/sync_status_in_keystores", self.key_url);
         let attempts = if self.flaws.resend_stale_etag { ATTEMPTS_PER_STEP } else { 1 };
@@ -276,7 +337,7 @@ impl Session<'_> {
         self.send("ActivateManagedKey", || self.conditional(self.http.post(&activate_url), &fresh_etag)).await.map(drop)
     }
 
-    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(super) fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.authorization {
             Some(value) => request.header(reqwest::header::AUTHORIZATION, value),
             None => request,
@@ -298,9 +359,17 @@ impl Session<'_> {
     /// Sends one step's request, retrying 429, 5xx and broken connections up to [`ATTEMPTS_PER_STEP`]
     /// times. A 2xx answer is returned, a 412 is [`Failure::PreconditionFailed`], any other answer ends
     /// the step at once.
-    async fn send(&self, step: &'static str, request: impl Fn() -> reqwest::RequestBuilder) -> Result<Answer, Failure> {
+    pub(super) async fn send(
+        &self,
+        step: &'static str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Answer, Failure> {
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS_PER_STEP {
+            let mut rate_limited = false;
+            if !self.flaws.no_backoff && !self.flaws.skip_on_429 {
+                self.rate_gate.wait().await;
+            }
             let wait = match request().send().await {
                 Err(error) => {
                     last = format!("no answer ({})", error_chain(&error));
@@ -319,9 +388,17 @@ impl Session<'_> {
                         Ok(body) => match status {
                             200..=299 => return Ok(Answer { etag, body: body.to_vec() }),
                             412 => return Err(Failure::PreconditionFailed),
+                            429 if self.flaws.skip_on_429 => {
+                                return Err(Failure::Refused { step, status, message: error_message(&body) })
+                            }
                             429 => {
+                                rate_limited = true;
                                 last = format!("429 {}", error_message(&body));
-                                Duration::from_secs(retry_after.unwrap_or(1)) + RETRY_AFTER_MARGIN
+                                let wait = Duration::from_secs(retry_after.unwrap_or(1)) + RETRY_AFTER_MARGIN;
+                                if !self.flaws.no_backoff {
+                                    self.rate_gate.close_for(wait);
+                                }
+                                wait
                             }
                             503 if self.flaws.give_up_on_503 => return Err(Failure::GaveUp { step }),
                             500 | 502 | 503 | 504 => {
@@ -333,14 +410,14 @@ impl Session<'_> {
                     }
                 }
             };
-            if attempt < ATTEMPTS_PER_STEP {
+            if attempt < ATTEMPTS_PER_STEP || (rate_limited && self.honour_last_retry_after) {
                 self.pause(wait).await;
             }
         }
         Err(Failure::Exhausted { step, last })
     }
 
-    async fn pause(&self, wait: Duration) {
+    pub(super) async fn pause(&self, wait: Duration) {
         if !self.flaws.no_backoff {
             tokio::time::sleep(wait).await;
         }
@@ -348,7 +425,7 @@ impl Session<'_> {
 }
 
 impl StatusCheck {
-    fn of(statuses: &[StatusEntryBody]) -> StatusCheck {
+    pub(super) fn of(statuses: &[StatusEntryBody]) -> StatusCheck {
         let managed = statuses.iter().filter(|entry| !is_removed_keystore(entry));
         let mut check = StatusCheck { any_out_of_sync: false, any_not_ok: false };
         for entry in managed {
@@ -358,11 +435,11 @@ impl StatusCheck {
         check
     }
 
-    fn in_sync(&self) -> bool {
+    pub(super) fn in_sync(&self) -> bool {
         !self.any_not_ok
     }
 
-    fn describe(&self, statuses: &[StatusEntryBody]) -> String {
+    pub(super) fn describe(&self, statuses: &[StatusEntryBody]) -> String {
         if statuses.is_empty() {
             return "no keystores".to_owned();
         }
@@ -402,12 +479,12 @@ fn backoff(attempt: u32) -> Duration {
     (BACKOFF_BASE * factor).min(BACKOFF_CAP)
 }
 
-fn round_backoff(round: u32) -> Duration {
+pub(super) fn round_backoff(round: u32) -> Duration {
     let factor = 1u32 << round.saturating_sub(1).min(8);
     (ROUND_BACKOFF_BASE * factor).min(ROUND_BACKOFF_CAP)
 }
 
-fn parse<T: serde::de::DeserializeOwned>(step: &'static str, body: &[u8]) -> Result<T, Failure> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(step: &'static str, body: &[u8]) -> Result<T, Failure> {
     serde_json::from_slice(body).map_err(|error| Failure::Protocol {
         step,
         message: format!("expected the documented JSON body, found one that does not parse ({error})"),

@@ -32,6 +32,12 @@ fn list_clients_names_the_reference_and_every_mutant() {
     for mutant in uko_conformance::clients::mutants::Mutant::ALL {
         assert!(text.contains(&format!("builtin:{}", mutant.name())), "{text}");
     }
+    for name in ["builtin:reference-fleet", "builtin:reference-concurrent", "builtin:reference-fleet-concurrent"] {
+        assert!(text.contains(name), "{text}");
+    }
+    for mutant in uko_conformance::clients::fleet::FleetMutant::ALL {
+        assert!(text.contains(&format!("builtin:{}", mutant.name())), "{text}");
+    }
 }
 
 #[test]
@@ -261,4 +267,51 @@ fn run(arguments: &[&str]) -> Output {
         .env_remove("PROPTEST_RNG_SEED")
         .output()
         .unwrap()
+}
+
+#[test]
+fn a_client_that_never_reaches_the_mock_is_an_infrastructure_error() {
+    // Not found (127), not executable (126), a missing script: no case sends a request, which says
+    // nothing about the properties and everything about --client. Both contracts.
+    let not_executable = std::env::temp_dir().join(format!("uko-conformance-not-executable-{}.sh", std::process::id()));
+    std::fs::write(&not_executable, "#!/bin/sh\nexit 0\n").unwrap();
+    let not_executable = not_executable.display().to_string();
+    for client in ["nosuchcmd-uko-conformance", "sh /nonexistent/uko-conformance-client.sh", not_executable.as_str()] {
+        for fleet in [None, Some("vault")] {
+            let mut arguments = vec!["run", "--client", client, "--cases", "3", "--seed", "1", "--quiet"];
+            if let Some(scope) = fleet {
+                arguments.extend(["--fleet", scope]);
+            }
+            let output = run(&arguments);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{client} {fleet:?}: {stderr}");
+            assert!(stderr.contains("the client never reached the mock; check --client"), "{stderr}");
+        }
+    }
+    // The CI recipe's `|| test $? -eq 1` lets exit 1 (a broken property, merge's to report) through
+    // and fails on exit 2.
+    let recipe = format!(
+        "{} run --client nosuchcmd-uko-conformance --cases 1 --seed 1 --quiet || test $? -eq 1",
+        binary().display()
+    );
+    let status = Command::new("sh").arg("-c").arg(&recipe).status().unwrap();
+    assert!(!status.success());
+    // A client that reaches the mock and fails is a property failure (exit 1), not this error.
+    let failing = run(&[
+        "run",
+        "--client",
+        "builtin:give-up-on-503",
+        "--cases",
+        "24",
+        "--seed",
+        "7",
+        "--quiet",
+        "--property",
+        "converges",
+        "--max-shrink-runs",
+        "1",
+        "--out",
+        &std::env::temp_dir().join("uko-conformance-never-reached").display().to_string(),
+    ]);
+    assert_ne!(failing.status.code(), Some(2), "{}", String::from_utf8_lossy(&failing.stderr));
 }

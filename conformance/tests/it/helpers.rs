@@ -28,6 +28,7 @@ pub fn suite_config(cases: u32, seed: u64, properties: &[Property], out_dir: &Pa
         out_dir: out_dir.to_owned(),
         max_shrink_runs: 120,
         progress: std::env::var_os("TEST_LOG").is_some(),
+        fleet: None,
     }
 }
 

@@ -64,6 +64,30 @@ fn bounded_retries_measures_retry_after_from_the_429() {
 }
 
 #[test]
+fn bounded_retries_does_not_hold_a_request_already_in_flight_to_a_429() {
+    // A careful client reads the key and its status at once, on two connections: the status read left
+    // before the 429 on the key read reached the client, and arrives 2 ms after it.
+    let on = |entry: JournalEntry, connection: u64| JournalEntry { connection: Some(connection), ..entry };
+    let limited = on(JournalEntry { fault: Some("fault-1-429".into()), ..get_key(1, 1000, "t1") }, 40001);
+    let limited = JournalEntry { status: 429, etag: None, ..limited };
+    let concurrent = vec![limited.clone(), on(get_status(2, 1002), 40002), on(get_key(3, 2060, "t1"), 40001)];
+    assert_eq!(verdict(Property::BoundedRetries, &observation(concurrent)), None);
+
+    // The same request again at once, even on a new connection, is a retry: a reaction to the 429.
+    let retried = vec![limited.clone(), on(get_key(2, 1003, "t1"), 40002)];
+    let violation = verdict(Property::BoundedRetries, &observation(retried)).expect("an immediate retry");
+    assert!(violation.message.contains("request #2 arrived 3 ms after the 429 at #1"), "{}", violation.message);
+
+    // Past the concurrency margin nothing was in flight any more.
+    let late = vec![limited.clone(), on(get_status(2, 1000 + 400), 40002)];
+    assert!(verdict(Property::BoundedRetries, &observation(late)).is_some());
+
+    // Without connections (journals from before they were recorded) the strict rule stands.
+    let unknown = vec![JournalEntry { connection: None, ..limited }, get_status(2, 1002)];
+    assert!(verdict(Property::BoundedRetries, &observation(unknown)).is_some());
+}
+
+#[test]
 fn bounded_retries_counts_requests_and_hangs() {
     let journal: Vec<JournalEntry> = (1..=61).map(|seq| get_key(seq, seq * 10, ETAG)).collect();
     let violation = verdict(Property::BoundedRetries, &observation(journal)).expect("a violation");
@@ -143,6 +167,7 @@ fn observation(journal: Vec<JournalEntry>) -> Observation {
         }],
         replay: Replay::default(),
         retry_after_seconds: Default::default(),
+        fleet: None,
     }
 }
 
@@ -159,6 +184,7 @@ fn entry(seq: u64, received_ms: u64, method: &str, suffix: &str, operation: &str
         etag: None,
         fault: None,
         received_ms,
+        connection: None,
     }
 }
 

@@ -74,7 +74,7 @@ async fn reference_client_still_accepts_an_api_v4_uko_url_with_a_warning() {
     let command_line =
         format!("UKO_URL=\"$UKO_API_URL\" exec env -u UKO_API_URL '{}' reference-client", binary().display());
     let client = ClientUnderTest::from_spec(&command_line).unwrap();
-    for (index, scenario) in generate_scenarios(12, 4).unwrap().into_iter().enumerate() {
+    for (index, scenario) in generate_scenarios(12, 4, None).unwrap().into_iter().enumerate() {
         let observation = run_case(&scenario.case_setup().unwrap(), &client, Duration::from_secs(60)).await.unwrap();
 
         let stderr = &observation.outcome.stderr;
@@ -118,7 +118,7 @@ fn client_env_derives_the_api_base_from_the_root_and_mends_an_api_v4_uko_url() {
 #[tokio::test(flavor = "multi_thread")]
 async fn journal_replay_follows_the_server_for_the_reference_client() {
     let client = ClientUnderTest::from_spec("builtin:reference").unwrap();
-    for (index, scenario) in generate_scenarios(99, 40).unwrap().into_iter().enumerate() {
+    for (index, scenario) in generate_scenarios(99, 40, None).unwrap().into_iter().enumerate() {
         let observation = run_case(&scenario.case_setup().unwrap(), &client, Duration::from_secs(60)).await.unwrap();
 
         assert_eq!(observation.replay.diverged, None, "case {index}: {}", scenario.summary());

@@ -1,5 +1,6 @@
 //! The seeded fault plan: rules that match UKO operations and inject HTTP errors, latency, dropped
-//! connections, keystore-side failures, or a concurrent writer that makes a client's ETag stale.
+//! connections, keystore-side failures, or another writer that makes a client's ETag stale or creates and
+//! deletes keys while a client walks a list.
 //!
 //! Decisions use the plan's own generator (seeded from the instance seed), so the same seed and the same
 //! request sequence give the same faults. The plan decides and `run_command` applies it to the operation;
@@ -62,6 +63,9 @@ pub enum Trigger {
     NextN { count: u64 },
     /// Every match after the first `count` matches.
     AfterN { count: u64 },
+    /// The `count` matches after the first `skip` (`skip: 2, count: 1`: the third match only), so a
+    /// fault or another writer can hit the third page of a list a client walks.
+    Range { skip: u64, count: u64 },
     /// Each match with this probability (seeded).
     Probability { probability: f64 },
     /// Matches while the instance clock is in `[from, until)`.
@@ -93,6 +97,11 @@ pub enum Effect {
     /// After the operation (typically GetManagedKey) answered, another writer modifies this managed
     /// key, so the ETag the client just received is stale.
     ConcurrentWriter { managed_key_id: String },
+    /// After the operation answered, another writer destroys and deletes this managed key (a list a
+    /// client walks by offset shifts under it).
+    ConcurrentDelete { managed_key_id: String },
+    /// After the operation answered, another writer creates a key from this template in this vault.
+    ConcurrentCreate { vault_id: String, template_name: String, label: String },
 }
 
 /// What the plan decided for one request.
@@ -103,6 +112,9 @@ pub struct FaultDecision {
     pub drop_connection: bool,
     pub failing_keystores: Vec<String>,
     pub concurrent_writes: Vec<String>,
+    /// Keys other writers create or delete right after the operation ([`Effect::ConcurrentDelete`],
+    /// [`Effect::ConcurrentCreate`]), in rule order.
+    pub concurrent_changes: Vec<Effect>,
     /// Ids of the rules that fired, for the journal.
     pub fired_rules: Vec<String>,
 }
@@ -147,7 +159,44 @@ impl super::Instance {
         for managed_key_id in &decision.concurrent_writes {
             self.touch_managed_key_as_other_writer(managed_key_id);
         }
+        for change in &decision.concurrent_changes {
+            self.apply_other_writer(change);
+        }
         (Some(result), decision)
+    }
+
+    /// Carries out what another writer does when a rule with this effect fires after an operation:
+    /// touch, delete or create a key. Other effects do nothing here. Public so that a replay of a
+    /// journal (uko-conformance) changes its copy exactly as the server did.
+    pub fn apply_other_writer(&mut self, effect: &Effect) {
+        match effect {
+            Effect::ConcurrentWriter { managed_key_id } => self.touch_managed_key_as_other_writer(managed_key_id),
+            Effect::ConcurrentDelete { managed_key_id } => {
+                // Destroy then delete, as a console user would; without the lifecycle checks, which are
+                // not what the fault is about.
+                if self.managed_keys.remove(managed_key_id).is_some() {
+                    self.associated_resources.retain(|r| &r.managed_key_id != managed_key_id);
+                    for keystore in self.keystores.values_mut() {
+                        keystore.simulation.copies.remove(managed_key_id);
+                    }
+                }
+            }
+            Effect::ConcurrentCreate { vault_id, template_name, label } => {
+                let input = super::managed_keys::ManagedKeyInput {
+                    template_name: Some(template_name.clone()),
+                    vault: Some(super::templates::VaultReferenceInput { id: Some(vault_id.clone()) }),
+                    label: Some(label.clone()),
+                    description: Some("Created by another writer (fault plan)".to_owned()),
+                    tags: None,
+                };
+                // A create the domain refuses (unknown template, label taken) simply does not happen.
+                let _ = self.create_managed_key(input);
+            }
+            Effect::HttpError { .. }
+            | Effect::Latency { .. }
+            | Effect::DropConnection
+            | Effect::KeystoreFailure { .. } => {}
+        }
     }
 }
 
@@ -199,6 +248,7 @@ impl FaultPlan {
                 Trigger::Always => true,
                 Trigger::NextN { count } => rule.fired < *count,
                 Trigger::AfterN { count } => rule.matched > *count,
+                Trigger::Range { skip, count } => rule.matched > *skip && rule.fired < *count,
                 Trigger::Probability { probability } => self.rng.next_f64() < *probability,
                 Trigger::Window { from, until } => *from <= now && now < *until,
             };
@@ -225,6 +275,9 @@ impl FaultPlan {
                 Effect::DropConnection => decision.drop_connection = true,
                 Effect::KeystoreFailure { keystore_id } => decision.failing_keystores.push(keystore_id.clone()),
                 Effect::ConcurrentWriter { managed_key_id } => decision.concurrent_writes.push(managed_key_id.clone()),
+                Effect::ConcurrentDelete { .. } | Effect::ConcurrentCreate { .. } => {
+                    decision.concurrent_changes.push(rule.effect.clone());
+                }
             }
         }
         decision
@@ -320,6 +373,15 @@ mod tests {
     }
 
     #[test]
+    fn range_fires_on_the_matches_after_the_skipped_ones() {
+        let mut plan = FaultPlan::seeded(1);
+        plan.add(rule(Trigger::Range { skip: 2, count: 2 }, Effect::DropConnection)).unwrap();
+        let fired: Vec<bool> =
+            (0..6).map(|_| plan.evaluate(Operation::SyncManagedKey, None, now()).drop_connection).collect();
+        assert_eq!(fired, [false, false, true, true, false, false]);
+    }
+
+    #[test]
     fn probability_is_reproducible_from_the_seed() {
         let run = || {
             let mut plan = FaultPlan::seeded(42);
@@ -329,6 +391,44 @@ mod tests {
         let first = run();
         assert_eq!(first, run());
         assert!(first.contains(&true) && first.contains(&false));
+    }
+
+    #[test]
+    fn other_writers_delete_and_create_keys_after_a_list_answered() {
+        use crate::fixture::Fixture;
+        let fixture = Fixture::from_json(include_str!("../../../fixtures/default.json")).unwrap();
+        let mut instance = fixture.into_instance("default", Some(1)).unwrap();
+        let victim = instance.managed_keys.values().next().unwrap().id.clone();
+        let template = instance.templates.values().next().unwrap().clone();
+        let before = instance.managed_keys.len();
+        for effect in [
+            Effect::ConcurrentDelete { managed_key_id: victim.clone() },
+            Effect::ConcurrentCreate {
+                vault_id: template.vault_id.clone(),
+                template_name: template.name.clone(),
+                label: "created-by-other-writer".into(),
+            },
+        ] {
+            instance
+                .faults
+                .add(FaultRule {
+                    operation: Some(Operation::ListManagedKeys),
+                    ..rule(Trigger::NextN { count: 1 }, effect)
+                })
+                .unwrap();
+        }
+        let query = Ok(Default::default());
+        let (answer, decision) = instance.run_command(Command::ListManagedKeys { query }, None);
+        assert!(matches!(answer, Some(Ok(_))));
+        assert_eq!(decision.concurrent_changes.len(), 2);
+        assert!(!instance.managed_keys.contains_key(&victim));
+        assert_eq!(instance.managed_keys.len(), before);
+        assert!(instance.managed_keys.values().any(|key| key.label == "created-by-other-writer"));
+        // Fired once each: the next list changes nothing.
+        let query = Ok(Default::default());
+        let (_, decision) = instance.run_command(Command::ListManagedKeys { query }, None);
+        assert!(decision.concurrent_changes.is_empty());
+        assert_eq!(instance.managed_keys.len(), before);
     }
 
     #[test]

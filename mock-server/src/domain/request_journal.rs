@@ -45,6 +45,11 @@ pub struct JournalEntry {
     /// not reproducible; it lets the conformance suite check timing rules such as `Retry-After`.
     #[serde(default)]
     pub received_ms: u64,
+    /// The connection the request came on (the client's port), when served over TCP: requests on one
+    /// connection are sequential, which lets the conformance suite tell a retry from a request already in
+    /// flight. Not reproducible either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<u64>,
 }
 
 /// Bounded ring of entries.
@@ -221,6 +226,7 @@ mod tests {
             etag: None,
             fault: None,
             received_ms: 0,
+            connection: None,
         }
     }
 

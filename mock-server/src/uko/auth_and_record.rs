@@ -87,6 +87,7 @@ pub(super) async fn authorize_and_record(State(state): State<AppState>, mut requ
         etag: None,
         fault: None,
         received_ms: u64::try_from(server_started().elapsed().as_millis()).unwrap_or(u64::MAX),
+        connection: request.extensions().get::<crate::web::ConnectionId>().map(|connection| connection.0),
     };
     let record = RequestRecord(Arc::new(RecordContents {
         scoped: scope.is_some(),

@@ -26,6 +26,12 @@ use crate::store::Store;
 #[derive(Clone, Copy, Debug)]
 pub struct ServedOverTls;
 
+/// The connection a request came on (the client's port), set by the accept loop so the journal can say
+/// which requests shared a connection: on HTTP/1.1 a client sends the next request on a connection only
+/// after the answer to the previous one reached it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionId(pub u64);
+
 /// Shared state of every handler. Cloned per request by axum's `State` (twice for a UKO request), so it is
 /// one reference count, not a copy of its strings.
 #[derive(Clone)]
