@@ -343,17 +343,7 @@ impl FleetScenario {
         let keystores: Vec<String> = self
             .keystores
             .iter()
-            .map(|keystore| {
-                let mut text = keystore.kind.keystore_type().to_owned();
-                match keystore.reachability {
-                    ReachabilityCase::Reachable => {}
-                    ReachabilityCase::UnreachableForCalls { calls } => {
-                        text.push_str(&format!(" (unreachable for {calls} calls)"));
-                    }
-                    ReachabilityCase::Unreachable => text.push_str(" (never reachable)"),
-                }
-                text
-            })
+            .map(|keystore| format!("{}{}", keystore.kind.keystore_type(), keystore.reachability.describe_suffix()))
             .collect();
         let mut summary = format!(
             "Fleet scenario ({} scope): {} key(s), {} in scope, in keystores {}; out of sync: {}",

@@ -253,28 +253,25 @@ async fn replay(arguments: ReplayArgs) -> anyhow::Result<ExitCode> {
 
 async fn reference_client() -> anyhow::Result<ExitCode> {
     let env = ClientEnv::from_process_env()?;
-    match ReferenceClient::new().verify_and_sync(&env).await {
-        Ok(report) => {
-            println!("{report}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(reason) => {
-            eprintln!("{reason}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    Ok(exit_as_client(ReferenceClient::new().verify_and_sync(&env).await))
 }
 
 async fn reference_fleet_client() -> anyhow::Result<ExitCode> {
     let env = ClientEnv::from_process_env()?;
-    match FleetClient::new().sync_scope(&env).await {
+    Ok(exit_as_client(FleetClient::new().sync_scope(&env).await))
+}
+
+/// A built-in client run as a command keeps the contract: its report on stdout and exit 0 when in sync,
+/// the reason on stderr and exit 1 otherwise.
+fn exit_as_client(outcome: Result<impl std::fmt::Display, impl std::fmt::Display>) -> ExitCode {
+    match outcome {
         Ok(report) => {
             println!("{report}");
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         Err(reason) => {
             eprintln!("{reason}");
-            Ok(ExitCode::FAILURE)
+            ExitCode::FAILURE
         }
     }
 }

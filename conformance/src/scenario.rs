@@ -116,6 +116,17 @@ pub enum ReachabilityCase {
     Unreachable,
 }
 
+impl ReachabilityCase {
+    /// What a summary adds after the keystore's name: nothing when it answers.
+    pub fn describe_suffix(self) -> String {
+        match self {
+            ReachabilityCase::Reachable => String::new(),
+            ReachabilityCase::UnreachableForCalls { calls } => format!(" (unreachable for {calls} calls)"),
+            ReachabilityCase::Unreachable => " (never reachable)".to_owned(),
+        }
+    }
+}
+
 /// How long a fault lasts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -380,15 +391,12 @@ impl Scenario {
             .keystores
             .iter()
             .map(|keystore| {
-                let mut text = format!("{} {}", keystore.kind.keystore_type(), keystore.copy.describe(self.key_state));
-                match keystore.reachability {
-                    ReachabilityCase::Reachable => {}
-                    ReachabilityCase::UnreachableForCalls { calls } => {
-                        text.push_str(&format!(" (unreachable for {calls} calls)"));
-                    }
-                    ReachabilityCase::Unreachable => text.push_str(" (never reachable)"),
-                }
-                text
+                format!(
+                    "{} {}{}",
+                    keystore.kind.keystore_type(),
+                    keystore.copy.describe(self.key_state),
+                    keystore.reachability.describe_suffix()
+                )
             })
             .collect();
         let mut summary = format!(
