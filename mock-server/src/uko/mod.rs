@@ -2,22 +2,20 @@
 //! parse path, query, headers and body into one domain [`Command`], hand it to [`respond`] (one pass
 //! through the instance lock in `Store::apply`), and render the answer's views after the lock is released.
 //!
-//! [`API_ROUTES`] lists every route once. The app is wrapped (outside routing) by the web shell's
+//! [`API_ROUTES`] lists every route once, expanded with each operation's handler from the one table in
+//! `operations`. The app is wrapped (outside routing) by the web shell's
 //! `Gateway`, which maps `/instances/{id}/api/v4/...` onto the same routes for an isolated instance.
 //! Built on `crate::web`; never imports `crate::control`.
 
 mod auth_and_record;
 mod context;
-mod keystores;
-mod managed_keys;
+mod operations;
 pub mod query;
-mod templates;
-mod vaults;
 mod wire;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post, MethodRouter};
+use axum::routing::MethodRouter;
 use axum::Router;
 use serde::Serialize;
 
@@ -28,48 +26,9 @@ use crate::store::ApiCall;
 use crate::web::error;
 use crate::web::{ApiError, AppState};
 use context::Ctx;
+use operations::handler;
+pub use operations::API_ROUTES;
 use wire::{Href, Links};
-
-/// Every UKO route: method, path (without the `/api/v4` prefix) and the operation it serves. The only list
-/// of UKO routes: [`api_router`] is built from it, [`operation_for`] reads it, and the OpenAPI document
-/// (`openapi.json`) is checked against it.
-pub const API_ROUTES: [(&str, &str, Operation); 35] = [
-    ("GET", "/managed_keys", Operation::ListManagedKeys),
-    ("POST", "/managed_keys", Operation::CreateManagedKey),
-    ("DELETE", "/managed_keys/{id}", Operation::DeleteManagedKey),
-    ("GET", "/managed_keys/{id}", Operation::GetManagedKey),
-    ("PATCH", "/managed_keys/{id}", Operation::UpdateManagedKey),
-    ("GET", "/managed_keys/{id}/associated_resources", Operation::ListAssociatedResourcesForManagedKey),
-    ("GET", "/managed_keys/{id}/versions", Operation::ListManagedKeyVersions),
-    ("GET", "/managed_keys/{id}/status_in_keystores", Operation::GetKeyDistributionStatusForKeystores),
-    ("POST", "/managed_keys/{id}/update_from_template", Operation::UpdateManagedKeyFromTemplate),
-    ("POST", "/managed_keys/{id}/activate", Operation::ActivateManagedKey),
-    ("POST", "/managed_keys/{id}/deactivate", Operation::DeactivateManagedKey),
-    ("POST", "/managed_keys/{id}/destroy", Operation::DestroyManagedKey),
-    ("POST", "/managed_keys/{id}/sync_status_in_keystores", Operation::SyncManagedKey),
-    ("POST", "/managed_keys/{id}/rotate", Operation::RotateManagedKey),
-    ("GET", "/templates", Operation::ListKeyTemplates),
-    ("POST", "/templates", Operation::CreateKeyTemplate),
-    ("DELETE", "/templates/{id}", Operation::DeleteKeyTemplate),
-    ("GET", "/templates/{id}", Operation::GetKeyTemplate),
-    ("PATCH", "/templates/{id}", Operation::UpdateKeyTemplate),
-    ("POST", "/templates/{id}/archive", Operation::ArchiveKeyTemplate),
-    ("POST", "/templates/{id}/unarchive", Operation::UnarchiveKeyTemplate),
-    ("POST", "/templates/{id}/expose", Operation::ExposeKeyTemplate),
-    ("GET", "/keystores", Operation::ListKeystores),
-    ("POST", "/keystores", Operation::CreateKeystore),
-    ("DELETE", "/keystores/{id}", Operation::DeleteKeystore),
-    ("GET", "/keystores/{id}", Operation::GetKeystore),
-    ("PATCH", "/keystores/{id}", Operation::UpdateKeystore),
-    ("GET", "/keystores/{id}/associated_resources", Operation::ListAssociatedResourcesForTargetKeystore),
-    ("GET", "/keystores/{id}/status", Operation::GetKeystoreStatus),
-    ("GET", "/keystores/{id}/managed_keys", Operation::ListManagedKeysFromKeystore),
-    ("GET", "/vaults", Operation::ListVaults),
-    ("POST", "/vaults", Operation::CreateVault),
-    ("DELETE", "/vaults/{id}", Operation::DeleteVault),
-    ("GET", "/vaults/{id}", Operation::GetVault),
-    ("PATCH", "/vaults/{id}", Operation::UpdateVault),
-];
 
 /// The UKO v4 routes (without the `/api/v4` prefix), from [`API_ROUTES`].
 pub fn api_router() -> Router<AppState> {
@@ -85,49 +44,6 @@ pub fn api_router() -> Router<AppState> {
 /// token, journal record).
 pub(crate) fn surface(state: &AppState) -> Router<AppState> {
     api_router().route_layer(axum::middleware::from_fn_with_state(state.clone(), auth_and_record::authorize_and_record))
-}
-
-/// The handler of an operation, under the method of its route.
-fn handler(operation: Operation) -> MethodRouter<AppState> {
-    match operation {
-        Operation::ListManagedKeys => get(managed_keys::list_managed_keys),
-        Operation::CreateManagedKey => post(managed_keys::create_managed_key),
-        Operation::DeleteManagedKey => delete(managed_keys::delete_managed_key),
-        Operation::GetManagedKey => get(managed_keys::get_managed_key),
-        Operation::UpdateManagedKey => patch(managed_keys::update_managed_key),
-        Operation::ListAssociatedResourcesForManagedKey => get(managed_keys::list_associated_resources_for_managed_key),
-        Operation::ListManagedKeyVersions => get(managed_keys::list_managed_key_versions),
-        Operation::GetKeyDistributionStatusForKeystores => get(managed_keys::get_key_distribution_status_for_keystores),
-        Operation::UpdateManagedKeyFromTemplate => post(managed_keys::update_managed_key_from_template),
-        Operation::ActivateManagedKey => post(managed_keys::activate_managed_key),
-        Operation::DeactivateManagedKey => post(managed_keys::deactivate_managed_key),
-        Operation::DestroyManagedKey => post(managed_keys::destroy_managed_key),
-        Operation::SyncManagedKey => post(managed_keys::sync_managed_key),
-        Operation::RotateManagedKey => post(managed_keys::rotate_managed_key),
-        Operation::ListKeyTemplates => get(templates::list_key_templates),
-        Operation::CreateKeyTemplate => post(templates::create_key_template),
-        Operation::DeleteKeyTemplate => delete(templates::delete_key_template),
-        Operation::GetKeyTemplate => get(templates::get_key_template),
-        Operation::UpdateKeyTemplate => patch(templates::update_key_template),
-        Operation::ArchiveKeyTemplate => post(templates::archive_key_template),
-        Operation::UnarchiveKeyTemplate => post(templates::unarchive_key_template),
-        Operation::ExposeKeyTemplate => post(templates::expose_key_template),
-        Operation::ListKeystores => get(keystores::list_keystores),
-        Operation::CreateKeystore => post(keystores::create_keystore),
-        Operation::DeleteKeystore => delete(keystores::delete_keystore),
-        Operation::GetKeystore => get(keystores::get_keystore),
-        Operation::UpdateKeystore => patch(keystores::update_keystore),
-        Operation::ListAssociatedResourcesForTargetKeystore => {
-            get(keystores::list_associated_resources_for_target_keystore)
-        }
-        Operation::GetKeystoreStatus => get(keystores::get_keystore_status),
-        Operation::ListManagedKeysFromKeystore => get(keystores::list_managed_keys_from_keystore),
-        Operation::ListVaults => get(vaults::list_vaults),
-        Operation::CreateVault => post(vaults::create_vault),
-        Operation::DeleteVault => delete(vaults::delete_vault),
-        Operation::GetVault => get(vaults::get_vault),
-        Operation::UpdateVault => patch(vaults::update_vault),
-    }
 }
 
 /// A successful answer: status, optional ETag/Location, optional JSON body.
