@@ -2,7 +2,7 @@
 //! associated resources, managed keys in a keystore.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::context::Ctx;
@@ -12,7 +12,6 @@ use crate::domain::command::Command;
 use crate::domain::keystores::KeystoreInput;
 use crate::domain::query::KeyListScope;
 use crate::domain::DeleteKeystoreMode;
-use crate::web::error::TargetType;
 use crate::web::extract::JsonBody;
 use crate::web::{ApiError, AppState};
 
@@ -60,12 +59,7 @@ pub(super) async fn delete_keystore(
     let mode = match ctx.params.one("mode") {
         None => DeleteKeystoreMode::Restrict,
         Some(text) => DeleteKeystoreMode::parse(text).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query_parameter",
-                format!("The mode parameter must be one of {}, found '{text}'", DeleteKeystoreMode::expected()),
-            )
-            .with_target(TargetType::Parameter, "mode")
+            ApiError::invalid_parameter("mode", format_args!("one of {}", DeleteKeystoreMode::expected()), text)
         })?,
     };
     respond(&state, &ctx, Command::DeleteKeystore { id, mode }).await
