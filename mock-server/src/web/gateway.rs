@@ -23,7 +23,7 @@ use tower::{Service, ServiceExt};
 use super::browser::{self, BrowserPolicy};
 use super::error::{ApiError, ErrorCode};
 use super::extract::{CorrelationId, InstanceScope};
-use crate::server::Limits;
+use super::limits::Limits;
 use crate::store::InstanceId;
 
 /// The header UKO uses for correlation ids.
