@@ -45,7 +45,6 @@ use serde::Serialize;
 
 use crate::domain::Instance;
 use crate::fixture::{Fixture, FixtureError};
-use crate::store::Store;
 
 /// The `format` of a state file.
 pub const FORMAT: &str = "uko-mock-state";
@@ -62,6 +61,23 @@ pub const DEFAULT_MAX_STATE_FILE_BYTES: u64 = 256 * 1024 * 1024;
 pub struct Change {
     ticket: u64,
     epoch: usize,
+}
+
+/// The store as its state file sees it. A trait, so that `persistence` does not import `store` (which holds
+/// the state file and calls it for every change): `store::Store` implements it.
+pub trait Persisted: Clone + Send + Sync + 'static {
+    /// Puts an instance loaded from the file in place (start).
+    fn put_loaded(&self, instance_id: &str, instance: Instance);
+
+    /// Binds the store to its state file (once, at start).
+    fn attach_state_file(&self, state_file: Arc<StateFile>);
+
+    /// `view` of every instance, taken under all their locks with `cut()` read under them: an exact cut.
+    fn exact_cut<R>(&self, view: impl Fn(&Instance) -> R, cut: impl FnOnce() -> u64) -> (BTreeMap<String, R>, u64);
+
+    /// Puts every instance back to `durable` (the last state on disk); `then` runs under the same locks and
+    /// is handed a function that marks a journal entry (instance id, sequence number) as not applied.
+    fn roll_back(&self, durable: &BTreeMap<String, Fixture>, then: impl FnOnce(&mut dyn FnMut(&str, u64)));
 }
 
 /// A state file bound to a store.
@@ -115,12 +131,12 @@ pub struct SaveError {
 
 /// Loads `path` into `store` when it exists, or creates it from the store's current state; from then on
 /// every change is written to it. An unusable file is left untouched and reported.
-pub fn attach(store: &Store, path: &Path) -> Result<(), StateFileError> {
+pub fn attach(store: &impl Persisted, path: &Path) -> Result<(), StateFileError> {
     attach_with_limit(store, path, DEFAULT_MAX_STATE_FILE_BYTES)
 }
 
 /// [`attach`] with a size limit for the file (`--max-state-file-bytes`).
-pub fn attach_with_limit(store: &Store, path: &Path, max_bytes: u64) -> Result<(), StateFileError> {
+pub fn attach_with_limit(store: &impl Persisted, path: &Path, max_bytes: u64) -> Result<(), StateFileError> {
     let refuse = |reason: String| StateFileError { path: path.to_owned(), reason };
     let lock = lock_exclusively(path).map_err(refuse)?;
     let mut state_file = StateFile::new(path);
@@ -128,7 +144,7 @@ pub fn attach_with_limit(store: &Store, path: &Path, max_bytes: u64) -> Result<(
     let state_file = Arc::new(state_file);
     let loaded = state_file.load(max_bytes)?;
     for (instance_id, instance) in loaded.unwrap_or_default() {
-        store.put_instance(&instance_id, instance);
+        store.put_loaded(&instance_id, instance);
     }
     store.attach_state_file(state_file.clone());
     // Written at once, even over a file just loaded: a directory that cannot be written is found now, not
@@ -260,21 +276,21 @@ impl StateFile {
     }
 
     /// Makes everything done so far durable, on this thread (start).
-    pub fn save(&self, store: &Store) -> Result<(), SaveError> {
+    pub fn save(&self, store: &impl Persisted) -> Result<(), SaveError> {
         let change = self.note_all();
         self.write(store);
         self.outcome(change).unwrap_or_else(|| Err(self.save_error(io::Error::other("the write did not run"))))
     }
 
     /// Everything done so far made durable, for the server (shutdown).
-    pub async fn save_async(self: Arc<Self>, store: Store) -> Result<(), SaveError> {
+    pub async fn save_async(self: Arc<Self>, store: impl Persisted) -> Result<(), SaveError> {
         let change = self.note_all();
         self.settle(store, change).await
     }
 
     /// Returns once `change` is on disk (`Ok`) or was taken back after a failed write (`Err`): waits for
     /// the running write when there is one, and otherwise writes on a blocking thread.
-    pub async fn settle(self: Arc<Self>, store: Store, change: Change) -> Result<(), SaveError> {
+    pub async fn settle(self: Arc<Self>, store: impl Persisted, change: Change) -> Result<(), SaveError> {
         let mut written = self.written.subscribe();
         loop {
             written.borrow_and_update();
@@ -308,7 +324,7 @@ impl StateFile {
 
     /// Writes the store's state (an exact cut, see the module doc); on failure puts every instance back to
     /// the last state on disk and ends the epoch, so the changes since are answered as not applied.
-    fn write(&self, store: &Store) {
+    fn write(&self, store: &impl Persisted) {
         let mut durable = self.durable.lock().unwrap_or_else(PoisonError::into_inner);
         {
             let ledger = self.ledger();
@@ -421,7 +437,7 @@ fn parse(text: &str) -> Result<BTreeMap<String, Instance>, String> {
             let path = if error.path.is_empty() { String::new() } else { format!(".{}", error.path) };
             format!("instances.{instance_id}{path}: {}", error.reason)
         };
-        if crate::store::InstanceId::parse(instance_id).is_none() {
+        if crate::domain::instance_id::InstanceId::parse(instance_id).is_none() {
             return Err(format!(
                 "instances.{instance_id}: expected an instance id of 1 to 64 letters, digits, '-', '_' or '.'"
             ));

@@ -22,7 +22,9 @@ pub use crate::domain::peek::KeyStatus;
 use crate::domain::request_journal::{Journal, JournalEntry, DEFAULT_CAPACITY, DEFAULT_MAX_BYTES};
 use crate::domain::{IfMatch, Instance, Result};
 use crate::fixture::Fixture;
-use crate::persistence::{Change, SaveError, StateFile};
+use crate::persistence::{Change, Persisted, SaveError, StateFile};
+// In the domain, so `persistence` can check the ids of a state file without importing the store.
+pub use crate::domain::instance_id::{InstanceId, DEFAULT_INSTANCE};
 
 /// Builds a fresh instance for an id (used on first use and on reset).
 pub type InstanceFactory = Arc<dyn Fn(&str) -> Instance + Send + Sync>;
@@ -31,42 +33,6 @@ pub type InstanceFactory = Arc<dyn Fn(&str) -> Instance + Send + Sync>;
 /// inventing ids (`/instances/<random>/api/v4/...`) would grow memory without end; past it, requests for a
 /// new instance are refused with 409 until one is deleted (`DELETE /__mock/v1/instances/{id}`).
 pub const MAX_INSTANCES: usize = 1024;
-
-/// The id of the instance served under the plain `/api/v4` prefix.
-pub const DEFAULT_INSTANCE: &str = "default";
-
-/// The id of an instance: 1 to 64 characters from `A-Z a-z 0-9 - _ .`, not starting with a dot, so that it
-/// is safe in a URL path and in a file name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct InstanceId(Arc<str>);
-
-impl InstanceId {
-    /// The id, if the text is a valid one.
-    pub fn parse(text: &str) -> Option<InstanceId> {
-        let valid = (1..=64).contains(&text.len())
-            && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && !text.starts_with('.');
-        valid.then(|| InstanceId(Arc::from(text)))
-    }
-
-    /// The instance served under the plain `/api/v4` prefix.
-    pub fn default_instance() -> InstanceId {
-        // Shared, so the plain `/api/v4` surface does not allocate its instance id per request.
-        static DEFAULT: OnceLock<InstanceId> = OnceLock::new();
-        DEFAULT.get_or_init(|| InstanceId(Arc::from(DEFAULT_INSTANCE))).clone()
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for InstanceId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// One UKO API request as the store runs it.
 pub struct ApiCall<'a> {
@@ -446,4 +412,22 @@ impl Store {
 /// every later request into a 500.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Persisted for Store {
+    fn put_loaded(&self, instance_id: &str, instance: Instance) {
+        self.put_instance(instance_id, instance);
+    }
+
+    fn attach_state_file(&self, state_file: Arc<StateFile>) {
+        Store::attach_state_file(self, state_file);
+    }
+
+    fn exact_cut<R>(&self, view: impl Fn(&Instance) -> R, cut: impl FnOnce() -> u64) -> (BTreeMap<String, R>, u64) {
+        Store::exact_cut(self, view, cut)
+    }
+
+    fn roll_back(&self, durable: &BTreeMap<String, Fixture>, then: impl FnOnce(&mut dyn FnMut(&str, u64))) {
+        Store::roll_back(self, durable, then);
+    }
 }

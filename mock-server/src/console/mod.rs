@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use crate::web::error::ErrorCode;
 use crate::web::{ApiError, AppState};
 
 /// One embedded file.
@@ -81,8 +82,7 @@ async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     match find(&path) {
         Some(asset) => serve(Some(asset), &headers),
         None => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("The web console has no file '/ui/{path}'; open the console at '/'"),
         )
         .into_response(),

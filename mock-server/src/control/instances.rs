@@ -11,6 +11,7 @@ use super::{body_text, invalid_fixture, InstanceSummary, Scope};
 use crate::domain::{Error, ResourceKind};
 use crate::fixture::Fixture;
 use crate::store::DEFAULT_INSTANCE;
+use crate::web::error::ErrorCode;
 use crate::web::{ApiError, AppState};
 
 #[derive(Serialize)]
@@ -57,8 +58,7 @@ pub(super) async fn put_instance(
 pub(super) async fn delete_instance(State(state): State<AppState>, scope: Scope) -> Result<StatusCode, ApiError> {
     if scope.0 == DEFAULT_INSTANCE {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
+            ErrorCode::Conflict,
             "The default instance cannot be deleted; reset it with POST /__mock/v1/reset",
         ));
     }

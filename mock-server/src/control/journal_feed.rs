@@ -5,13 +5,11 @@
 //! entry once. Entries never hold bodies or credentials.
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
 use super::Scope;
 use crate::domain::request_journal::JournalEntry;
-use crate::web::error::TargetType;
 use crate::web::{ApiError, AppState};
 
 #[derive(Serialize)]
@@ -48,11 +46,6 @@ fn number_parameter(query: Option<&str>, name: &str, minimum: u64) -> Result<Opt
     };
     match value.parse::<u64>() {
         Ok(number) if number >= minimum => Ok(Some(number)),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query_parameter",
-            format!("The {name} parameter must be an integer of at least {minimum}, found '{value}'"),
-        )
-        .with_target(TargetType::Parameter, name)),
+        _ => Err(ApiError::invalid_parameter(name, format_args!("an integer of at least {minimum}"), &value)),
     }
 }

@@ -23,7 +23,6 @@ pub(crate) use routes::index;
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::Router;
 
@@ -31,7 +30,7 @@ use crate::domain::Instance;
 use crate::fixture::FixtureError;
 use crate::store::DEFAULT_INSTANCE;
 use crate::web::access;
-use crate::web::error::TargetType;
+use crate::web::error::{ErrorCode, TargetType};
 use crate::web::extract::InstanceScope;
 use crate::web::{ApiError, AppState};
 
@@ -123,7 +122,7 @@ fn invalid_fixture(error: FixtureError) -> ApiError {
     } else {
         format!("The fixture is invalid at {}: {}", error.path, error.reason)
     };
-    let api_error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_fixture", message);
+    let api_error = ApiError::new(ErrorCode::InvalidFixture, message);
     if error.path.is_empty() {
         api_error
     } else {

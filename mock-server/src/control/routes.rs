@@ -7,11 +7,12 @@
 //! table names each one.
 
 use axum::extract::OriginalUri;
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::web::error::ErrorCode;
 use crate::web::ApiError;
 
 /// One route of the control plane.
@@ -157,8 +158,7 @@ pub(super) async fn openapi() -> Json<Value> {
 /// Any other path under `/__mock/v1`: 404 saying so, not UKO's "does not exist in UKO API v4".
 pub(super) async fn no_such_control_route(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         format!("no such control route: {method} {}; GET {CONTROL_PREFIX}/ lists them", uri.path()),
     )
 }

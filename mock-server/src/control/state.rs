@@ -10,7 +10,7 @@ use axum::Json;
 use super::{body_text, change, invalid_fixture, InstanceSummary, Scope};
 use crate::domain::{AssociatedResource, Settings};
 use crate::fixture::{overlay, Fixture};
-use crate::web::error::TargetType;
+use crate::web::error::{ErrorCode, TargetType};
 use crate::web::extract::JsonBody;
 use crate::web::{ApiError, AppState};
 
@@ -88,12 +88,7 @@ fn include_secrets(query: Option<&str>) -> Result<bool, ApiError> {
     match value.as_deref() {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
-        Some(other) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query_parameter",
-            format!("The include_secrets parameter must be true or false, found '{other}'"),
-        )
-        .with_target(TargetType::Parameter, "include_secrets")),
+        Some(other) => Err(ApiError::invalid_parameter("include_secrets", "true or false", other)),
     }
 }
 
@@ -109,12 +104,8 @@ pub(super) async fn update_settings(
 ) -> Result<Json<Settings>, ApiError> {
     change(&state, &scope, |instance| {
         let settings = overlay(&instance.settings, &patch, "").map_err(|error| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_field",
-                format!("The {} field is invalid: {}", error.path, error.reason),
-            )
-            .with_target(TargetType::Field, error.path)
+            ApiError::new(ErrorCode::InvalidField, format!("The {} field is invalid: {}", error.path, error.reason))
+                .with_target(TargetType::Field, error.path)
         })?;
         instance.settings = settings;
         Ok(Json(instance.settings.clone()))
@@ -141,11 +132,6 @@ fn load_mode(query: Option<&str>) -> Result<LoadMode, ApiError> {
     match mode.as_deref() {
         None | Some("replace") => Ok(LoadMode::Replace),
         Some("merge") => Ok(LoadMode::Merge),
-        Some(other) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query_parameter",
-            format!("The mode parameter must be replace or merge, found '{other}'"),
-        )
-        .with_target(TargetType::Parameter, "mode")),
+        Some(other) => Err(ApiError::invalid_parameter("mode", "replace or merge", other)),
     }
 }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod command;
 pub mod error;
 pub mod faults;
+pub mod instance_id;
 pub mod key_table;
 pub mod keystores;
 pub mod managed_keys;

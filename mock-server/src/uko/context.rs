@@ -2,14 +2,14 @@
 //! the correlation id, and the request's journal record (with its `If-Match`) from `auth_and_record`.
 
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
 
 use super::auth_and_record::RequestRecord;
 use super::query::Params;
 use crate::domain::IfMatch;
 use crate::store::InstanceId;
-use crate::web::error::{ApiError, TargetType};
+use crate::web::error::ApiError;
 use crate::web::extract::CorrelationId;
 use crate::web::AppState;
 
@@ -45,12 +45,7 @@ impl Ctx {
             None => Ok(false),
             Some("true") => Ok(true),
             Some("false") => Ok(false),
-            Some(other) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query_parameter",
-                format!("The {name} parameter must be true or false, found '{other}'"),
-            )
-            .with_target(TargetType::Parameter, name)),
+            Some(other) => Err(ApiError::invalid_parameter(name, "true or false", other)),
         }
     }
 }

@@ -52,7 +52,17 @@ pub struct Reply {
     pub status: StatusCode,
     pub etag: Option<String>,
     pub location: Option<String>,
-    pub body: Option<Vec<u8>>,
+    pub body: ReplyBody,
+}
+
+/// What a [`Reply`] carries after its headers.
+#[derive(Debug)]
+pub enum ReplyBody {
+    None,
+    Json(Vec<u8>),
+    /// The body could not be serialized: the reply becomes this 500 in UKO's error shape, never a
+    /// success with an empty body.
+    Unrendered(ApiError),
 }
 
 impl Reply {
@@ -60,15 +70,19 @@ impl Reply {
     pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Reply {
         // A managed key renders to ~2 KB; starting there spares the first reallocations of every answer.
         let mut bytes = Vec::with_capacity(4096);
-        if serde_json::to_writer(&mut bytes, body).is_err() {
-            bytes.clear();
-        }
-        Reply { status, etag: None, location: None, body: Some(bytes) }
+        let body = match serde_json::to_writer(&mut bytes, body) {
+            Ok(()) => ReplyBody::Json(bytes),
+            Err(error) => ReplyBody::Unrendered(ApiError::new(
+                error::ErrorCode::InternalError,
+                format!("The answer could not be rendered as JSON: {error}"),
+            )),
+        };
+        Reply { status, etag: None, location: None, body }
     }
 
     /// 204 without a body.
     pub fn no_content() -> Reply {
-        Reply { status: StatusCode::NO_CONTENT, etag: None, location: None, body: None }
+        Reply { status: StatusCode::NO_CONTENT, etag: None, location: None, body: ReplyBody::None }
     }
 
     /// Adds an `ETag` header.
@@ -87,12 +101,13 @@ impl Reply {
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let mut response = match self.body {
-            Some(body) => {
+            ReplyBody::Json(body) => {
                 let mut response = (self.status, body).into_response();
                 response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 response
             }
-            None => self.status.into_response(),
+            ReplyBody::None => self.status.into_response(),
+            ReplyBody::Unrendered(error) => return error.into_response(),
         };
         if let Some(etag) = self.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
             response.headers_mut().insert(header::ETAG, etag);
@@ -138,7 +153,7 @@ pub async fn respond(state: &AppState, ctx: &Ctx, command: Command) -> Result<Re
         (Some(Err(error)), _) => Err(error.into()),
         (None, Some(injected)) => {
             let status = StatusCode::from_u16(injected.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let error = ApiError::new(status, injected_code(status), injected.message);
+            let error = ApiError::injected(status, injected.message);
             Err(match injected.retry_after_seconds {
                 Some(seconds) => error.with_retry_after(seconds),
                 None => error,
@@ -238,16 +253,6 @@ fn dropped_connection() -> Response {
     Response::new(axum::body::Body::from_stream(Failing(false)))
 }
 
-fn injected_code(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
-        StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
-        StatusCode::INTERNAL_SERVER_ERROR => "internal_error",
-        StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => "gateway_error",
-        _ => "injected_fault",
-    }
-}
-
 /// The UKO operation served by a route (for the journal), from the method and the matched route.
 pub fn operation_for(method: &axum::http::Method, route: &str) -> Option<Operation> {
     let route = route.strip_prefix("/api/v4").unwrap_or(route);
@@ -315,8 +320,7 @@ pub fn check_list_accept(headers: &axum::http::HeaderMap, kind: &str) -> Result<
             let zipped = media.ends_with("+zip") && media.contains(&format!("{kind}-list"));
             if zipped {
                 return Err(ApiError::new(
-                    StatusCode::NOT_ACCEPTABLE,
-                    "not_acceptable",
+                    error::ErrorCode::NotAcceptable,
                     format!("The export format '{media}' is not available in uko-mock; request application/json"),
                 )
                 .with_target(error::TargetType::Header, "Accept"));
@@ -324,4 +328,21 @@ pub fn check_list_accept(headers: &axum::http::HeaderMap, kind: &str) -> Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body serde cannot write (a map with non-string keys) is a 500 in UKO's shape, not a 200 without a body.
+    #[test]
+    fn a_reply_that_cannot_be_serialized_is_a_500_error() {
+        let unwritable: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        let response = Reply::json(StatusCode::OK, &unwritable).with_etag("\"1\"".to_owned()).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().get(header::ETAG).is_none());
+        let error = response.extensions().get::<ApiError>().expect("the error travels as an extension");
+        assert_eq!(error.code.as_str(), "internal_error");
+        assert!(error.message.starts_with("The answer could not be rendered as JSON: "), "{}", error.message);
+    }
 }

@@ -7,7 +7,7 @@
 //! Adding an operation: a variant in `domain::operation`, a `Command` and its rules in the domain, a row here.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{on, MethodFilter, MethodRouter};
 
@@ -21,7 +21,6 @@ use crate::domain::query::KeyListScope;
 use crate::domain::templates::TemplateInput;
 use crate::domain::vaults::VaultInput;
 use crate::domain::DeleteKeystoreMode;
-use crate::web::error::TargetType;
 use crate::web::extract::JsonBody;
 use crate::web::{ApiError, AppState};
 
@@ -145,12 +144,7 @@ fn delete_keystore_mode(ctx: &Ctx) -> Result<DeleteKeystoreMode, ApiError> {
     match ctx.params.one("mode") {
         None => Ok(DeleteKeystoreMode::Restrict),
         Some(text) => DeleteKeystoreMode::parse(text).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query_parameter",
-                format!("The mode parameter must be one of {}, found '{text}'", DeleteKeystoreMode::expected()),
-            )
-            .with_target(TargetType::Parameter, "mode")
+            ApiError::invalid_parameter("mode", format_args!("one of {}", DeleteKeystoreMode::expected()), text)
         }),
     }
 }

@@ -15,6 +15,64 @@ use crate::domain::query::*;
 use crate::domain::types::*;
 use crate::domain::{Error, Result};
 
+/// The wire names of each list's sort fields, in the order a refused `sort` lists them, and the field each
+/// names; with each list's order when none is asked for.
+const KEY_SORT_FIELDS: &[(&str, KeySortField)] = &[
+    ("label", KeySortField::Label),
+    ("algorithm", KeySortField::Algorithm),
+    ("state", KeySortField::State),
+    ("activation_date", KeySortField::ActivationDate),
+    ("deactivation_date", KeySortField::DeactivationDate),
+    ("expiration_date", KeySortField::ExpirationDate),
+    ("created_at", KeySortField::CreatedAt),
+    ("updated_at", KeySortField::UpdatedAt),
+    ("size", KeySortField::Size),
+    ("vault.id", KeySortField::VaultId),
+    ("rotated_at", KeySortField::RotatedAt),
+    ("id", KeySortField::Id),
+];
+const KEY_DEFAULT_SORT: &str = "-updated_at";
+// "-version" is accepted as a field name too (so `sort=--version` is valid), as it always was.
+const VERSION_SORT_FIELDS: &[(&str, VersionSortField)] = &[
+    ("version", VersionSortField::Version),
+    ("-version", VersionSortField::Version),
+    ("created_at", VersionSortField::CreatedAt),
+    ("updated_at", VersionSortField::UpdatedAt),
+    ("state", VersionSortField::State),
+];
+const VERSION_DEFAULT_SORT: &str = "-version";
+const TEMPLATE_SORT_FIELDS: &[(&str, TemplateSortField)] = &[
+    ("name", TemplateSortField::Name),
+    ("created_at", TemplateSortField::CreatedAt),
+    ("updated_at", TemplateSortField::UpdatedAt),
+    ("vault.id", TemplateSortField::VaultId),
+    ("version", TemplateSortField::Version),
+    ("state", TemplateSortField::State),
+    ("key.algorithm", TemplateSortField::KeyAlgorithm),
+    ("key.size", TemplateSortField::KeySize),
+    ("id", TemplateSortField::Id),
+];
+const TEMPLATE_DEFAULT_SORT: &str = "-updated_at";
+const KEYSTORE_SORT_FIELDS: &[(&str, KeystoreSortField)] = &[
+    ("name", KeystoreSortField::Name),
+    ("created_at", KeystoreSortField::CreatedAt),
+    ("updated_at", KeystoreSortField::UpdatedAt),
+    ("vault.id", KeystoreSortField::VaultId),
+    ("type", KeystoreSortField::Type),
+    ("id", KeystoreSortField::Id),
+];
+const KEYSTORE_DEFAULT_SORT: &str = "-updated_at";
+const VAULT_SORT_FIELDS: &[(&str, VaultSortField)] = &[
+    ("name", VaultSortField::Name),
+    ("created_at", VaultSortField::CreatedAt),
+    ("updated_at", VaultSortField::UpdatedAt),
+    ("id", VaultSortField::Id),
+];
+const VAULT_DEFAULT_SORT: &str = "-updated_at";
+const RESOURCE_SORT_FIELDS: &[(&str, ResourceSortField)] =
+    &[("name", ResourceSortField::Name), ("id", ResourceSortField::Id), ("type", ResourceSortField::Type)];
+const RESOURCE_DEFAULT_SORT: &str = "name";
+
 /// Query parameters as received.
 #[derive(Debug, Default)]
 pub struct Params {
@@ -150,7 +208,7 @@ impl Params {
     }
 
     /// `sort`: comma-separated fields, each optionally prefixed with `-`; `default` when absent.
-    fn sort(&self, allowed: &[&str], default: &str) -> Result<Vec<SortKey>> {
+    fn sort<F: Copy>(&self, allowed: &[(&str, F)], default: &str) -> Result<Vec<SortKey<F>>> {
         let mut items = self.list("sort");
         if items.is_empty() {
             items.push(default.to_owned());
@@ -158,20 +216,22 @@ impl Params {
         items
             .into_iter()
             .map(|item| {
-                let (descending, field) = match item.strip_prefix('-') {
-                    Some(field) => (true, field.to_owned()),
-                    None => (false, item.clone()),
+                let (descending, name) = match item.strip_prefix('-') {
+                    Some(name) => (true, name),
+                    None => (false, item.as_str()),
                 };
-                if allowed.contains(&field.as_str()) {
-                    Ok(SortKey { field, descending })
-                } else {
-                    Err(Error::invalid_parameter(
-                        "sort",
-                        format!(
-                            "The sort parameter accepts {} (optionally prefixed with '-'), found '{item}'",
-                            allowed.join(", ")
-                        ),
-                    ))
+                match allowed.iter().find(|(allowed, _)| *allowed == name) {
+                    Some((_, field)) => Ok(SortKey { field: *field, descending }),
+                    None => {
+                        let names: Vec<&str> = allowed.iter().map(|(name, _)| *name).collect();
+                        Err(Error::invalid_parameter(
+                            "sort",
+                            format!(
+                                "The sort parameter accepts {} (optionally prefixed with '-'), found '{item}'",
+                                names.join(", ")
+                            ),
+                        ))
+                    }
                 }
             })
             .collect()

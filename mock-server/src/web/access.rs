@@ -5,11 +5,11 @@
 use std::net::IpAddr;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::web::error::TargetType;
+use crate::web::error::{ErrorCode, TargetType};
 use crate::web::{ApiError, AppState};
 
 /// The header that carries the admin token as an alternative to `Authorization: Bearer`.
@@ -41,8 +41,7 @@ impl AdminAccess {
         match self {
             AdminAccess::Open => Ok(()),
             AdminAccess::Refused => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "control_plane_disabled",
+                ErrorCode::ControlPlaneDisabled,
                 "The control plane is disabled because uko-mock listens on a non-loopback address without an admin token; restart it with --admin-token TOKEN (or UKO_MOCK_ADMIN_TOKEN) and send 'Authorization: Bearer TOKEN' or 'X-Admin-Token: TOKEN'",
             )),
             AdminAccess::Token(token) => {
@@ -56,8 +55,7 @@ impl AdminAccess {
                     Ok(())
                 } else {
                     Err(ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "unauthorized",
+                        ErrorCode::Unauthorized,
                         "The control plane requires the admin token: send 'Authorization: Bearer TOKEN' or 'X-Admin-Token: TOKEN' with the value given to --admin-token",
                     )
                     .with_target(TargetType::Header, "Authorization"))
@@ -85,6 +83,7 @@ fn same_secret(given: &str, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     fn headers(name: &'static str, value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -16,9 +16,9 @@
 
 use std::net::IpAddr;
 
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method};
 
-use super::error::{ApiError, TargetType};
+use super::error::{ApiError, ErrorCode, TargetType};
 
 /// The path whose body is form-encoded, as IBM IAM has it.
 const FORM_PATH: &str = "/identity/token";
@@ -71,8 +71,7 @@ impl BrowserPolicy {
         if let Some(host) = &host {
             if !split_authority(host).is_some_and(|(name, _)| self.host_allowed(name)) {
                 return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "host_not_allowed",
+                    ErrorCode::HostNotAllowed,
                     format!(
                         "The Host '{}' does not name this server; uko-mock answers localhost, 127.0.0.1, [::1] and its bound address (add names with --allowed-host NAME)",
                         shorten(host)
@@ -97,8 +96,7 @@ impl BrowserPolicy {
             return Ok(());
         }
         Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
+            ErrorCode::OriginNotAllowed,
             format!(
                 "A request from the web page at '{}' may not change this server's state; only the server's own origin may (add a host with --allowed-host NAME)",
                 shorten(&origin)
@@ -130,8 +128,7 @@ pub fn check_body_type(path: &str, headers: &HeaderMap, body_is_empty: bool) -> 
         None => "found no Content-Type".to_owned(),
     };
     Err(ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        ErrorCode::UnsupportedMediaType,
         format!("A request body must be sent as 'Content-Type: application/json'; {found}"),
     )
     .with_target(TargetType::Header, "Content-Type"))
@@ -177,7 +174,7 @@ fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, StatusCode};
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
         pairs.iter().map(|(name, value)| (name.clone(), HeaderValue::from_str(value).unwrap())).collect()

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use super::error::{ApiError, TargetType};
+use super::error::{ApiError, ErrorCode, TargetType};
 use crate::store::InstanceId;
 
 /// Set by the instance-prefix rewrite for `/instances/{id}/api/v4/...` requests.
@@ -53,7 +53,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = error.into_inner().to_string();
         let field = if path == "." { String::new() } else { path };
         let message = if field.is_empty() { inner } else { format!("The {field} field is invalid: {inner}") };
-        let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message);
+        let error = ApiError::new(ErrorCode::InvalidField, message);
         if field.is_empty() {
             error
         } else {

@@ -8,10 +8,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 /// The status line hyper writes for a URI over its limit.
 const HYPER_414: &[u8] = b"HTTP/1.1 414 URI Too Long\r\n";
@@ -34,8 +33,7 @@ impl<T> UkoFraming<T> {
 fn uko_414() -> Vec<u8> {
     let trace = super::gateway::generated_correlation_id();
     let body = ApiError::new(
-        StatusCode::URI_TOO_LONG,
-        "uri_too_long",
+        ErrorCode::UriTooLong,
         "The request URI must be at most 65534 bytes; send long values in a request body",
     )
     .body(&trace);

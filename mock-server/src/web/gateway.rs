@@ -15,15 +15,15 @@ use std::task::{Context, Poll};
 
 use axum::body::{Body, HttpBody};
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use tower::{Service, ServiceExt};
 
 use super::browser::{self, BrowserPolicy};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::{CorrelationId, InstanceScope};
-use crate::server::Limits;
+use super::limits::Limits;
 use crate::store::InstanceId;
 
 /// The header UKO uses for correlation ids.
@@ -154,8 +154,7 @@ async fn limit_request(limits: Limits, request: Request) -> Result<Request, Resp
     let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if header_bytes > limits.max_header_bytes {
         return Err(ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "request_header_fields_too_large",
+            ErrorCode::RequestHeaderFieldsTooLarge,
             format!("The request headers must total at most {} bytes, found {header_bytes}", limits.max_header_bytes),
         )
         .into_response());
@@ -172,8 +171,7 @@ async fn limit_request(limits: Limits, request: Request) -> Result<Request, Resp
         .and_then(|v| v.trim().parse::<u64>().ok());
     let too_large = || {
         let mut response = ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("The request body must be at most {} bytes", limits.max_body_bytes),
         )
         .into_response();
@@ -190,8 +188,7 @@ async fn limit_request(limits: Limits, request: Request) -> Result<Request, Resp
         }
         Err(_elapsed) => {
             let mut response = ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
+                ErrorCode::RequestTimeout,
                 format!("The request body was not received within {:?}", limits.body_read_timeout),
             )
             .into_response();

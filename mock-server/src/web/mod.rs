@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod framing;
 pub(crate) mod gateway;
+pub mod limits;
 pub(crate) mod unknown;
 
 pub use error::ApiError;

@@ -1,13 +1,13 @@
 //! The remembered order of the managed-key list being paged through: a client walking 20,000 keys 100 at
 //! a time asks the same query 200 times, and the keys rarely change meanwhile.
 
-use super::{KeyFilters, KeyQuery, Listing, Page, SortKey};
+use super::{KeyFilters, KeyQuery, KeySortField, Listing, Page, SortKey};
 
 /// A managed-key query without its page: what decides a list's full order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct OrderedQuery {
     filters: KeyFilters,
-    sort: Vec<SortKey>,
+    sort: Vec<SortKey<KeySortField>>,
 }
 
 impl OrderedQuery {

@@ -6,7 +6,8 @@ use super::filters::{created_date, date_range, key_predicates, size_range, updat
 use super::list_cache::OrderedQuery;
 use super::sort::{date_value, finish, size_value, text, timestamp_value, SortField, SortValue};
 use super::{
-    KeyListScope, KeyQuery, KeystoreQuery, Listing, Page, ResourceQuery, TemplateQuery, VaultQuery, VersionQuery,
+    KeyListScope, KeyQuery, KeySortField, KeystoreQuery, KeystoreSortField, Listing, Page, ResourceQuery,
+    ResourceSortField, TemplateQuery, TemplateSortField, VaultQuery, VaultSortField, VersionQuery, VersionSortField,
 };
 use crate::domain::error::Result;
 use crate::domain::model::{AssociatedResource, Keystore, ManagedKey, Template, Vault};
@@ -67,10 +68,10 @@ impl Instance {
             .collect();
         versions.sort_by(|a, b| {
             for criterion in &query.sort {
-                let ordering = match criterion.field.as_str() {
-                    "state" => a.1.ordinal().cmp(&b.1.ordinal()),
-                    "created_at" | "updated_at" => a.2.cmp(&b.2),
-                    _ => a.0.cmp(&b.0),
+                let ordering = match criterion.field {
+                    VersionSortField::State => a.1.ordinal().cmp(&b.1.ordinal()),
+                    VersionSortField::CreatedAt | VersionSortField::UpdatedAt => a.2.cmp(&b.2),
+                    VersionSortField::Version => a.0.cmp(&b.0),
                 };
                 let ordering = if criterion.descending { ordering.reverse() } else { ordering };
                 if ordering != Ordering::Equal {
@@ -127,15 +128,15 @@ impl Instance {
             &query.sort,
             |field| -> SortField<Template> {
                 match field {
-                    "name" => |t| text(&t.name),
-                    "created_at" => |t| timestamp_value(t.created_at),
-                    "updated_at" => |t| timestamp_value(t.updated_at),
-                    "vault.id" => |t| text(&t.vault_id),
-                    "version" => |t| SortValue::Number(t.version as i64),
-                    "state" => |t| text(t.state.as_str()),
-                    "key.algorithm" => |t| text(t.key.algorithm.as_str()),
-                    "key.size" => |t| size_value(&t.key.size),
-                    _ => |t| text(&t.id),
+                    TemplateSortField::Name => |t| text(&t.name),
+                    TemplateSortField::CreatedAt => |t| timestamp_value(t.created_at),
+                    TemplateSortField::UpdatedAt => |t| timestamp_value(t.updated_at),
+                    TemplateSortField::VaultId => |t| text(&t.vault_id),
+                    TemplateSortField::Version => |t| SortValue::Number(t.version as i64),
+                    TemplateSortField::State => |t| text(t.state.as_str()),
+                    TemplateSortField::KeyAlgorithm => |t| text(t.key.algorithm.as_str()),
+                    TemplateSortField::KeySize => |t| size_value(&t.key.size),
+                    TemplateSortField::Id => |t| text(&t.id),
                 }
             },
             |t| &t.id,
@@ -174,12 +175,12 @@ impl Instance {
             &query.sort,
             |field| -> SortField<Keystore> {
                 match field {
-                    "name" => |k| text(&k.name),
-                    "created_at" => |k| timestamp_value(k.created_at),
-                    "updated_at" => |k| timestamp_value(k.updated_at),
-                    "vault.id" => |k| text(&k.vault_id),
-                    "type" => |k| text(k.keystore_type.as_str()),
-                    _ => |k| text(&k.id),
+                    KeystoreSortField::Name => |k| text(&k.name),
+                    KeystoreSortField::CreatedAt => |k| timestamp_value(k.created_at),
+                    KeystoreSortField::UpdatedAt => |k| timestamp_value(k.updated_at),
+                    KeystoreSortField::VaultId => |k| text(&k.vault_id),
+                    KeystoreSortField::Type => |k| text(k.keystore_type.as_str()),
+                    KeystoreSortField::Id => |k| text(&k.id),
                 }
             },
             |k| &k.id,
@@ -202,10 +203,10 @@ impl Instance {
             &query.sort,
             |field| -> SortField<Vault> {
                 match field {
-                    "name" => |v| text(&v.name),
-                    "created_at" => |v| timestamp_value(v.created_at),
-                    "updated_at" => |v| timestamp_value(v.updated_at),
-                    _ => |v| text(&v.id),
+                    VaultSortField::Name => |v| text(&v.name),
+                    VaultSortField::CreatedAt => |v| timestamp_value(v.created_at),
+                    VaultSortField::UpdatedAt => |v| timestamp_value(v.updated_at),
+                    VaultSortField::Id => |v| text(&v.id),
                 }
             },
             |v| &v.id,
@@ -236,10 +237,10 @@ impl Instance {
             .collect();
         matched.sort_by(|(_, a), (_, b)| {
             for criterion in &query.sort {
-                let ordering = match criterion.field.as_str() {
-                    "id" => a.id.cmp(&b.id),
-                    "type" => a.resource_type.cmp(&b.resource_type),
-                    _ => a.name.cmp(&b.name),
+                let ordering = match criterion.field {
+                    ResourceSortField::Id => a.id.cmp(&b.id),
+                    ResourceSortField::Type => a.resource_type.cmp(&b.resource_type),
+                    ResourceSortField::Name => a.name.cmp(&b.name),
                 };
                 let ordering = if criterion.descending { ordering.reverse() } else { ordering };
                 if ordering != Ordering::Equal {
@@ -255,18 +256,18 @@ impl Instance {
     }
 }
 
-fn managed_key_sort_field(field: &str) -> SortField<ManagedKey> {
+fn managed_key_sort_field(field: KeySortField) -> SortField<ManagedKey> {
     match field {
-        "label" => |k| text(&k.label),
-        "algorithm" => |k| text(k.algorithm.as_str()),
-        "state" => |k| SortValue::Number(k.state.ordinal() as i64),
-        "activation_date" => |k| date_value(k.activation_date),
-        "deactivation_date" | "expiration_date" => |k| date_value(k.expiration_date),
-        "created_at" => |k| timestamp_value(k.created_at),
-        "updated_at" => |k| timestamp_value(k.updated_at),
-        "rotated_at" => |k| k.rotated_at.map(timestamp_value).unwrap_or(SortValue::Missing),
-        "size" => |k| size_value(&k.size),
-        "vault.id" => |k| text(&k.vault_id),
-        _ => |k| text(&k.id),
+        KeySortField::Label => |k| text(&k.label),
+        KeySortField::Algorithm => |k| text(k.algorithm.as_str()),
+        KeySortField::State => |k| SortValue::Number(k.state.ordinal() as i64),
+        KeySortField::ActivationDate => |k| date_value(k.activation_date),
+        KeySortField::DeactivationDate | KeySortField::ExpirationDate => |k| date_value(k.expiration_date),
+        KeySortField::CreatedAt => |k| timestamp_value(k.created_at),
+        KeySortField::UpdatedAt => |k| timestamp_value(k.updated_at),
+        KeySortField::RotatedAt => |k| k.rotated_at.map(timestamp_value).unwrap_or(SortValue::Missing),
+        KeySortField::Size => |k| size_value(&k.size),
+        KeySortField::VaultId => |k| text(&k.vault_id),
+        KeySortField::Id => |k| text(&k.id),
     }
 }

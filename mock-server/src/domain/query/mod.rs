@@ -55,41 +55,83 @@ pub struct Listing {
     pub ids: Vec<String>,
 }
 
-/// One sort criterion: a field the list accepts (its wire name) and the direction.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct SortKey {
-    pub field: String,
+/// One sort criterion: a field of the list (`F`, one of the `*SortField` enums below) and the direction.
+/// The wire names (`sort=-updated_at`) are `uko::query`'s; the domain sees only the field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SortKey<F> {
+    pub field: F,
     pub descending: bool,
 }
 
-/// The sort fields each list accepts, and its order when none is asked for.
-pub const KEY_SORT_FIELDS: &[&str] = &[
-    "label",
-    "algorithm",
-    "state",
-    "activation_date",
-    "deactivation_date",
-    "expiration_date",
-    "created_at",
-    "updated_at",
-    "size",
-    "vault.id",
-    "rotated_at",
-    "id",
-];
-pub const KEY_DEFAULT_SORT: &str = "-updated_at";
-// "-version" is accepted as a field name too (so `sort=--version` is valid), as it always was.
-pub const VERSION_SORT_FIELDS: &[&str] = &["version", "-version", "created_at", "updated_at", "state"];
-pub const VERSION_DEFAULT_SORT: &str = "-version";
-pub const TEMPLATE_SORT_FIELDS: &[&str] =
-    &["name", "created_at", "updated_at", "vault.id", "version", "state", "key.algorithm", "key.size", "id"];
-pub const TEMPLATE_DEFAULT_SORT: &str = "-updated_at";
-pub const KEYSTORE_SORT_FIELDS: &[&str] = &["name", "created_at", "updated_at", "vault.id", "type", "id"];
-pub const KEYSTORE_DEFAULT_SORT: &str = "-updated_at";
-pub const VAULT_SORT_FIELDS: &[&str] = &["name", "created_at", "updated_at", "id"];
-pub const VAULT_DEFAULT_SORT: &str = "-updated_at";
-pub const RESOURCE_SORT_FIELDS: &[&str] = &["name", "id", "type"];
-pub const RESOURCE_DEFAULT_SORT: &str = "name";
+/// What ListManagedKeys and ListManagedKeysFromKeystore sort by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeySortField {
+    Label,
+    Algorithm,
+    State,
+    ActivationDate,
+    /// A key's deactivation date is its expiration date (the reference names both).
+    DeactivationDate,
+    ExpirationDate,
+    CreatedAt,
+    UpdatedAt,
+    Size,
+    VaultId,
+    RotatedAt,
+    Id,
+}
+
+/// What ListManagedKeyVersions sorts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VersionSortField {
+    Version,
+    /// A version is never updated: its update time is its creation time.
+    CreatedAt,
+    UpdatedAt,
+    State,
+}
+
+/// What ListKeyTemplates sorts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TemplateSortField {
+    Name,
+    CreatedAt,
+    UpdatedAt,
+    VaultId,
+    Version,
+    State,
+    KeyAlgorithm,
+    KeySize,
+    Id,
+}
+
+/// What ListKeystores sorts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeystoreSortField {
+    Name,
+    CreatedAt,
+    UpdatedAt,
+    VaultId,
+    Type,
+    Id,
+}
+
+/// What ListVaults sorts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VaultSortField {
+    Name,
+    CreatedAt,
+    UpdatedAt,
+    Id,
+}
+
+/// What the associated-resource lists sort by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResourceSortField {
+    Name,
+    Id,
+    Type,
+}
 
 /// An exact date or an inclusive range (`created_at`, `created_at_min`, `created_at_max`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -175,7 +217,7 @@ impl KeyFilters {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyQuery {
     pub filters: KeyFilters,
-    pub sort: Vec<SortKey>,
+    pub sort: Vec<SortKey<KeySortField>>,
     pub page: Page,
 }
 
@@ -184,7 +226,7 @@ pub struct KeyQuery {
 pub struct VersionQuery {
     pub states: Vec<KeyState>,
     pub key: KeyFilters,
-    pub sort: Vec<SortKey>,
+    pub sort: Vec<SortKey<VersionSortField>>,
     pub page: Page,
 }
 
@@ -205,7 +247,7 @@ pub struct TemplateQuery {
     pub types: Vec<TemplateType>,
     pub states: Vec<TemplateState>,
     pub managing_systems: Vec<ManagingSystem>,
-    pub sort: Vec<SortKey>,
+    pub sort: Vec<SortKey<TemplateSortField>>,
     pub page: Page,
 }
 
@@ -221,7 +263,7 @@ pub struct KeystoreQuery {
     pub vault_ids: Vec<String>,
     pub locations: Vec<String>,
     pub health: Vec<HealthStatus>,
-    pub sort: Vec<SortKey>,
+    pub sort: Vec<SortKey<KeystoreSortField>>,
     pub page: Page,
 }
 
@@ -232,14 +274,14 @@ pub struct VaultQuery {
     pub name: Option<String>,
     /// A fragment of the description.
     pub description: Option<String>,
-    pub sort: Vec<SortKey>,
+    pub sort: Vec<SortKey<VaultSortField>>,
     pub page: Page,
 }
 
 /// ListAssociatedResourcesForManagedKey / ForTargetKeystore.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResourceQuery {
-    pub sort: Vec<SortKey>,
+    pub sort: Vec<SortKey<ResourceSortField>>,
     pub page: Page,
 }
 

@@ -72,16 +72,16 @@ fn directed((high, low): FoldedKey, descending: bool) -> FoldedKey {
 /// for sorting every record before it). Each record's sort values are folded once into [`sort_key`]s: the
 /// first criterion's next to its position, so most comparisons read one contiguous array, the later ones
 /// in a second array read when the first ties. A record itself is read only when two long texts tie.
-pub(super) fn finish<T>(
+pub(super) fn finish<T, F: Copy>(
     matched: Vec<&T>,
-    sort: &[SortKey],
-    field: impl Fn(&str) -> SortField<T>,
+    sort: &[SortKey<F>],
+    field: impl Fn(F) -> SortField<T>,
     id: impl Fn(&T) -> &str,
     page: Page,
 ) -> Listing {
     debug_assert!(matched.windows(2).all(|pair| id(pair[0]) < id(pair[1])), "records must come in id order");
     let total_count = matched.len();
-    let readers: Vec<(SortField<T>, bool)> = sort.iter().map(|key| (field(&key.field), key.descending)).collect();
+    let readers: Vec<(SortField<T>, bool)> = sort.iter().map(|key| (field(key.field), key.descending)).collect();
     let Some(((first, first_descending), later)) = readers.split_first() else {
         return page_of(matched, (0..total_count).collect(), &id, page);
     };
@@ -235,14 +235,14 @@ mod tests {
                 .enumerate()
                 .map(|(index, (text, number))| Row { id: format!("id-{index:04}"), text, number })
                 .collect();
-            let sort: Vec<SortKey> =
-                criteria.iter().map(|(name, descending)| SortKey { field: (*name).to_owned(), descending: *descending }).collect();
+            let sort: Vec<SortKey<&str>> =
+                criteria.iter().map(|(name, descending)| SortKey { field: *name, descending: *descending }).collect();
             let listing = finish(records.iter().collect(), &sort, field, |r| &r.id, Page { limit, offset });
 
             let mut expected: Vec<&Row> = records.iter().collect();
             expected.sort_by(|a, b| {
                 for key in &sort {
-                    let read = field(&key.field);
+                    let read = field(key.field);
                     let ordering = read(a).cmp(&read(b));
                     let ordering = if key.descending { ordering.reverse() } else { ordering };
                     if ordering != Ordering::Equal {
