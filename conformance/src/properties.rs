@@ -140,7 +140,7 @@ impl Default for Budget {
             max_requests: 60,
             max_duration: Duration::from_secs(30),
             timing_slack: Duration::from_millis(10),
-            concurrency_margin: Duration::from_millis(150),
+            concurrency_margin: Duration::from_millis(500),
         }
     }
 }

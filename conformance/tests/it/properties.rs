@@ -79,7 +79,7 @@ fn bounded_retries_does_not_hold_a_request_already_in_flight_to_a_429() {
     assert!(violation.message.contains("request #2 arrived 3 ms after the 429 at #1"), "{}", violation.message);
 
     // Past the concurrency margin nothing was in flight any more.
-    let late = vec![limited.clone(), on(get_status(2, 1000 + 400), 40002)];
+    let late = vec![limited.clone(), on(get_status(2, 1000 + 600), 40002)];
     assert!(verdict(Property::BoundedRetries, &observation(late)).is_some());
 
     // Without connections (journals from before they were recorded) the strict rule stands.
