@@ -58,7 +58,9 @@ struct AuthInner {
     api_keys: Vec<String>,
     static_tokens: Vec<String>,
     token_ttl_seconds: u64,
-    /// Issued access tokens with their expiry (Unix seconds) and issue serial: what the bearer check accepts.
+    /// Issued access tokens with their expiry (Unix milliseconds: a token lives its whole TTL from the
+    /// moment it was issued, not to the end of a truncated second) and issue serial: what the bearer check
+    /// accepts.
     issued: Mutex<HashMap<String, (u64, u64)>>,
     /// Issued refresh tokens, likewise: what the refresh grant accepts, and nothing else.
     refresh_tokens: Mutex<HashMap<String, (u64, u64)>>,
@@ -151,7 +153,7 @@ impl Auth {
         let expiry =
             self.inner.issued.lock().unwrap_or_else(PoisonError::into_inner).get(token).map(|(expiry, _)| *expiry);
         match expiry {
-            Some(expiry) if unix_now() < expiry => Ok(()),
+            Some(expiry) if unix_now_ms() < expiry => Ok(()),
             Some(_) => Err(ApiError::unauthorized("The IAM access token has expired; request a new one")),
             None => Err(ApiError::unauthorized("The IAM access token is not valid")),
         }
@@ -159,14 +161,17 @@ impl Auth {
 
     /// Issues an access/refresh token pair.
     fn issue(&self) -> TokenResponse {
-        let now = unix_now();
+        let now_ms = unix_now_ms();
+        let now = now_ms / 1000;
         let expiration = now + self.inner.token_ttl_seconds;
         let serial = self.inner.counter.fetch_add(1, Ordering::Relaxed);
         let access_token = signed_access_token(serial, now, expiration);
         let refresh_token = random_refresh_token();
-        remember(&self.inner.issued, access_token.clone(), expiration, serial, now);
-        let refresh_expiry = now.saturating_add(self.inner.refresh_ttl_seconds.load(Ordering::Relaxed));
-        remember(&self.inner.refresh_tokens, refresh_token.clone(), refresh_expiry, serial, now);
+        let access_expiry = now_ms.saturating_add(self.inner.token_ttl_seconds.saturating_mul(1000));
+        remember(&self.inner.issued, access_token.clone(), access_expiry, serial, now_ms);
+        let refresh_ttl = self.inner.refresh_ttl_seconds.load(Ordering::Relaxed);
+        let refresh_expiry = now_ms.saturating_add(refresh_ttl.saturating_mul(1000));
+        remember(&self.inner.refresh_tokens, refresh_token.clone(), refresh_expiry, serial, now_ms);
         TokenResponse {
             access_token,
             refresh_token,
@@ -180,7 +185,7 @@ impl Auth {
 
     fn refresh_token_valid(&self, token: &str) -> bool {
         let refresh_tokens = self.inner.refresh_tokens.lock().unwrap_or_else(PoisonError::into_inner);
-        refresh_tokens.get(token).is_some_and(|(expiry, _)| unix_now() < *expiry)
+        refresh_tokens.get(token).is_some_and(|(expiry, _)| unix_now_ms() < *expiry)
     }
 }
 
@@ -240,8 +245,8 @@ pub async fn iam_token(State(state): State<AppState>, body: axum::body::Bytes) -
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+fn unix_now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
 /// The `kid` of the mock's signing key, in every token header and in the JWK set.
@@ -416,7 +421,7 @@ mod tests {
         // signature is about a millisecond, 10,000 of them tens of seconds in a debug test).
         {
             let mut issued = auth.inner.issued.lock().unwrap();
-            let expiry = unix_now() + 3600;
+            let expiry = unix_now_ms() + 3_600_000;
             for n in 0..MAX_ISSUED_TOKENS as u64 {
                 issued.insert(format!("earlier-{n}"), (expiry, 1 + n / 2));
             }
