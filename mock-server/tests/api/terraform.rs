@@ -106,6 +106,17 @@ impl Provider {
         answer
     }
 
+    /// A managed key's state change as the provider runs it: the action (`activate`, `deactivate`,
+    /// `destroy`) with the ETag it holds, then a GET for the ETag of its next step. Returns the state the
+    /// action answered and that ETag.
+    async fn key_action(&mut self, step: &str, key_path: &str, vault: &str, etag: &str) -> (Value, String) {
+        let action = step.trim_end_matches("ManagedKey").to_lowercase();
+        let changed =
+            self.call(step, Method::POST, &format!("{key_path}/{action}"), Some(vault), Some(etag), None).await;
+        let read = self.call("GetManagedKey", Method::GET, key_path, Some(vault), None, None).await;
+        (changed.body["state"].clone(), read.etag.expect("GetManagedKey sends an ETag"))
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -357,40 +368,15 @@ async fn replay_the_provider(
         )
         .await;
     etag = patched.etag.expect("UpdateManagedKey sends an ETag");
-    let deactivated = tf
-        .call(
-            "DeactivateManagedKey",
-            Method::POST,
-            &format!("{key_path}/deactivate"),
-            Some(key_vault),
-            Some(&etag),
-            None,
-        )
-        .await;
-    assert_eq!(deactivated.body["state"], "deactivated");
-    let read = tf.call("GetManagedKey", Method::GET, &key_path, Some(key_vault), None, None).await;
-    etag = read.etag.expect("ETag");
+    let (state, next) = tf.key_action("DeactivateManagedKey", &key_path, key_vault, &etag).await;
+    assert_eq!(state, "deactivated");
     // terraform apply: deactivated → active.
-    let activated = tf
-        .call("ActivateManagedKey", Method::POST, &format!("{key_path}/activate"), Some(key_vault), Some(&etag), None)
-        .await;
-    assert_eq!(activated.body["state"], "active");
-    let read = tf.call("GetManagedKey", Method::GET, &key_path, Some(key_vault), None, None).await;
-    etag = read.etag.expect("ETag");
+    let (state, next) = tf.key_action("ActivateManagedKey", &key_path, key_vault, &next).await;
+    assert_eq!(state, "active");
     // terraform apply: active → deactivated.
-    let deactivated = tf
-        .call(
-            "DeactivateManagedKey",
-            Method::POST,
-            &format!("{key_path}/deactivate"),
-            Some(key_vault),
-            Some(&etag),
-            None,
-        )
-        .await;
-    assert_eq!(deactivated.body["state"], "deactivated");
-    let read = tf.call("GetManagedKey", Method::GET, &key_path, Some(key_vault), None, None).await;
-    etag = read.etag.expect("ETag");
+    let (state, next) = tf.key_action("DeactivateManagedKey", &key_path, key_vault, &next).await;
+    assert_eq!(state, "deactivated");
+    etag = next;
     // terraform apply: deactivated → destroyed. Under IBM's rules only 4 hours after the deactivation: the
     // test moves the virtual clock, as a Terraform user's test would (the refusal is UKO's 409 first).
     if realistic {
