@@ -74,9 +74,7 @@ impl FromRequestParts<AppState> for Ctx {
                     // `--allowed-host '*'` any, so only authority characters reach an href.
                     .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c)))
                     .unwrap_or("localhost");
-                let scheme =
-                    if parts.extensions.get::<crate::web::ServedOverTls>().is_some() { "https" } else { "http" };
-                format!("{scheme}://{host}")
+                format!("{}://{host}", crate::web::ServedOverTls::scheme(&parts.extensions))
             }
         };
         let pairs = parts

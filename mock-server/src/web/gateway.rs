@@ -269,11 +269,7 @@ fn collapse_doubled_api_prefix(mut request: Request) -> Request {
             .and_then(|host| host.to_str().ok())
             .filter(|host| host.len() <= 255)
         {
-            Some(host) => {
-                let scheme =
-                    if request.extensions().get::<super::ServedOverTls>().is_some() { "https" } else { "http" };
-                format!("{scheme}://{host}")
-            }
+            Some(host) => format!("{}://{host}", super::ServedOverTls::scheme(request.extensions())),
             None => "the server root".to_owned(),
         };
         tracing::warn!(

@@ -27,6 +27,17 @@ use crate::store::Store;
 #[derive(Clone, Copy, Debug)]
 pub struct ServedOverTls;
 
+impl ServedOverTls {
+    /// The scheme the client used for a request with these extensions: `https` when it came over TLS.
+    pub fn scheme(extensions: &axum::http::Extensions) -> &'static str {
+        if extensions.get::<ServedOverTls>().is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
 /// The connection a request came on (the client's port), set by the accept loop so the journal can say
 /// which requests shared a connection: on HTTP/1.1 a client sends the next request on a connection only
 /// after the answer to the previous one reached it.
